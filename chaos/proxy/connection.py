@@ -32,6 +32,7 @@ class Side(asyncio.Protocol):
         self.lost = False
         self.closing = False
         self._paused: set[str] = set()
+        self.early: list[bytes | None] = []  # read before the connection was wired
         self.on_lost: Callable[["Side"], None] | None = None
         self.on_made: Callable[["Side"], None] | None = None
 
@@ -48,11 +49,18 @@ class Side(asyncio.Protocol):
             self.on_made(self)
 
     def data_received(self, data: bytes) -> None:
-        self.reader.feed(data)  # type: ignore[union-attr]
+        reader = self.reader
+        if reader is None:  # the client spoke before upstream answered: keep it for the link
+            self.early.append(data)
+            self.transport.pause_reading()  # type: ignore[union-attr]
+            return
+        reader.feed(data)
 
     def eof_received(self) -> bool:
         if self.reader is not None:
             self.reader.feed_eof()
+        else:
+            self.early.append(None)
         return True  # keep the socket: the connection decides when it closes
 
     def pause_writing(self) -> None:
@@ -126,6 +134,16 @@ class Connection:
                                on_finished=self._link_finished, on_reset=self.reset)
         client.reader, client.writer = self.upstream, self.downstream
         server.reader, server.writer = self.downstream, self.upstream
+
+    def replay_early(self) -> None:
+        """Hand the links what the sockets delivered before they existed."""
+        for side in (self.client, self.server):
+            early, side.early = side.early, []
+            for data in early:
+                if data is None:
+                    side.reader.feed_eof()  # type: ignore[union-attr]
+                else:
+                    side.reader.feed(data)  # type: ignore[union-attr]
 
     def links(self) -> tuple[Link, Link]:
         return self.upstream, self.downstream

@@ -145,7 +145,9 @@ class Proxy:
             if self.metrics is not None:
                 self.metrics.track(self, link)
             link.start(self.toxics.snapshot(link.direction))
-        client.transport.resume_reading()
+        conn.replay_early()
+        if not conn.done:
+            client.transport.resume_reading()
         log.debug("Accepted client name=%s upstream=%s", self.name, self.upstream)
 
     def _connection_done(self, conn: Connection) -> None:
