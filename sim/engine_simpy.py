@@ -86,52 +86,55 @@ class _Year:
     """State, integrator and attribution of one simulated year."""
 
     def __init__(self, engine: "SimpyEngine", env: simpy.Environment, record_incidents: bool) -> None:
-        self.e, self.env, self.topo = engine, env, engine.topo
-        self.state = self.topo.empty_state()
-        self.inst_count = [[0] * s.n for s in self.topo.slots]
-        self.distinct = [0] * len(self.topo.slots)
-        self.region_down = [0] * self.topo.n_regions
-        self.epoch_slot = [0] * len(self.topo.slots)
-        self.epoch_region = [0] * self.topo.n_regions
-        self.group_cause = [None] * len(self.topo.slots)
+        topo = engine.topo
+        self.e, self.env, self.topo = engine, env, topo
+        self.state = topo.empty_state()
+        self.inst_count = [[0] * s.n for s in topo.slots]
+        self.distinct = [0] * len(topo.slots)
+        self.region_down = [0] * topo.n_regions
+        self.epoch_slot = [0] * len(topo.slots)
+        self.epoch_region = [0] * topo.n_regions
+        self.group_cause: list = [None] * len(topo.slots)
         self.inst_causes: dict[str, float] = {}
         self.group_causes: dict[str, float] = {}
-        self.bad, self.cum = self.topo.tables(self.state)
+        self.bad, self.cum = topo.tables(self.state)
         self.last = 0.0
         self.downtime = 0.0
         self.monthly = [0.0] * 12
         self.attribution: dict[str, float] = {}
         self.record = record_incidents
         self.segments: list[tuple[float, float, float]] = []
-        self.crews = {s.index: simpy.Resource(env, s.spec.repair_crews)
-                      for s in self.topo.slots if s.spec.repair_crews}
+        self.crews = ({s.index: simpy.Resource(env, s.spec.repair_crews) for s in topo.slots
+                       if s.spec.repair_crews} if engine.has_crews else {})
 
     # -- integration ---------------------------------------------------------------------------
     def _advance(self) -> None:
+        """Integrate the current state's failing fraction from the last change to now."""
         now = self.env.now
         a = self.last
-        if now <= a:
-            return
-        bad, cum = self.bad, self.cum
-        if cum[24] > 0:
-            area = _F(bad, cum, now) - _F(bad, cum, a)
-            if area > 0:
-                minutes = area * 60.0
-                self.downtime += minutes
-                self.monthly[min(int(a / HOURS_PER_MONTH), 11)] += minutes
-                causes = self.group_causes or self.inst_causes
-                total = sum(causes.values())
-                if total > 0:
-                    for name, w in causes.items():
-                        self.attribution[name] = self.attribution.get(name, 0.0) + minutes * w / total
-                else:  # pragma: no cover - every impact has a cause
-                    self.attribution["unattributed"] = self.attribution.get("unattributed", 0.0) + minutes
-                if self.record:
-                    self.segments.append((a, now, area))
         self.last = now
-
-    def _refresh(self) -> None:
-        self.bad, self.cum = self.topo.tables(self.state)
+        cum = self.cum
+        if cum[24] == 0.0 or now <= a:
+            return
+        bad = self.bad
+        area = _F(bad, cum, now) - _F(bad, cum, a)
+        if area <= 0.0:
+            return
+        minutes = area * 60.0
+        self.downtime += minutes
+        month = int(a / HOURS_PER_MONTH)
+        self.monthly[month if month < 12 else 11] += minutes
+        causes = self.group_causes or self.inst_causes
+        attribution = self.attribution
+        if len(causes) == 1:
+            for name in causes:
+                attribution[name] = attribution.get(name, 0.0) + minutes
+        else:
+            total = sum(causes.values())
+            for name, w in causes.items():
+                attribution[name] = attribution.get(name, 0.0) + minutes * w / total
+        if self.record:
+            self.segments.append((a, now, area))
 
     @staticmethod
     def _add(causes: dict, name: str, w: float) -> None:
@@ -145,99 +148,102 @@ class _Year:
         else:
             causes.pop(name, None)
 
-    # -- instance events -----------------------------------------------------------------------
-    def instance_down(self, slot: int, inst: int, ev: dict) -> None:
-        """ev: mode, detected flag, group trigger info (td, tf, charge, share)."""
+    # -- instance events: ev = [name, weight, detected, up, charge, td, group] ------------------
+    def instance_down(self, slot: int, inst: int, ev: list) -> None:
         self._advance()
-        st = self.state
-        st["down_u"][slot] += 1
-        if ev["weight"]:
-            self._add(self.inst_causes, ev["name"], ev["weight"])
+        self.state[slot] += 1                      # down_u
+        if ev[1]:
+            self._add(self.inst_causes, ev[0], ev[1])
         counts = self.inst_count[slot]
         counts[inst] += 1
         if counts[inst] == 1:
             self.distinct[slot] += 1
-            if self.distinct[slot] == self.topo.slots[slot].down_threshold:
+            if self.distinct[slot] == self.e.threshold[slot]:
                 self._group_down(slot, ev)
-        self._refresh()
+        self.bad, self.cum = self.topo.tables(self.state)
 
-    def instance_detected(self, slot: int, ev: dict) -> None:
-        if ev["up"] or ev["detected"]:
+    def instance_detected(self, slot: int, ev: list) -> None:
+        if ev[3] or ev[2]:
             return
         self._advance()
-        ev["detected"] = True
-        self.state["down_u"][slot] -= 1
-        self.state["down_d"][slot] += 1
-        self._refresh()
+        ev[2] = True
+        self.state[slot] -= 1
+        self.state[self.topo.D + slot] += 1
+        self.bad, self.cum = self.topo.tables(self.state)
 
-    def instance_up(self, slot: int, inst: int, ev: dict) -> None:
+    def instance_up(self, slot: int, inst: int, ev: list) -> None:
         self._advance()
-        ev["up"] = True
-        st = self.state
-        if ev["detected"]:
-            st["down_d"][slot] -= 1
+        ev[3] = True
+        if ev[2]:
+            self.state[self.topo.D + slot] -= 1
         else:
-            st["down_u"][slot] -= 1
-        if ev["weight"]:
-            self._remove(self.inst_causes, ev["name"], ev["weight"])
+            self.state[slot] -= 1
+        if ev[1]:
+            self._remove(self.inst_causes, ev[0], ev[1])
         counts = self.inst_count[slot]
         counts[inst] -= 1
         if counts[inst] == 0:
             self.distinct[slot] -= 1
-            if self.distinct[slot] == self.topo.slots[slot].down_threshold - 1:
+            if self.distinct[slot] == self.e.threshold[slot] - 1:
                 self._group_up(slot)
-        self._refresh()
+        self.bad, self.cum = self.topo.tables(self.state)
 
     # -- group and region transitions ----------------------------------------------------------
-    def _group_down(self, slot_index: int, ev: dict) -> None:
-        slot = self.topo.slots[slot_index]
+    def _group_down(self, slot_index: int, ev: list) -> None:
+        topo, e = self.topo, self.e
+        slot = topo.slots[slot_index]
         st = self.state
-        if ev.get("group") is None:   # a redundant group lost quorum through overlapping failures
-            td = self.e.slot_detection[slot_index]()
-            tf = self.e.group_failover() if slot.spec.failover else 0.0
-            charge, share = ev["charge"], None
+        if ev[6] is None:   # a redundant group lost quorum through overlapping failures
+            td = e.slot_detection[slot_index]()
+            tf = e.group_failover() if slot.spec.failover else 0.0
+            charge, share = ev[4], None
         else:
-            td, tf, charge, share = ev["group"]
+            td, tf, charge, share = ev[6]
         self.epoch_slot[slot_index] += 1
-        weight = self.topo.weight(slot_index, True, share)
+        weight = topo.weight(slot_index, True, share)
         self.group_cause[slot_index] = (charge, weight)
         self._add(self.group_causes, charge, weight)
-        st["gphase"][slot_index] = 1
+        st[topo.G + slot_index] = 1
         if slot.spec.failover:
             r = slot.loc
             self.region_down[r] += 1
             if self.region_down[r] == 1:
                 self.epoch_region[r] += 1
-                st["rphase"][r] = 1
+                st[topo.R + r] = 1
                 epoch = self.epoch_region[r]
                 self.env.timeout(td + tf).callbacks.append(lambda _e: self._failed_over(r, epoch))
         else:
-            st["gshare"][slot_index] = self.topo.group_share(slot, share, False)
-            epoch = self.epoch_slot[slot_index]
-            self.env.timeout(td).callbacks.append(
-                lambda _e: self._group_detected(slot_index, epoch, share))
+            undetected, detected = e.group_shares(slot_index, share)
+            st[topo.SH + slot_index] = undetected
+            if detected != undetected:   # detection changes nothing otherwise: no event needed
+                epoch = self.epoch_slot[slot_index]
+                self.env.timeout(td).callbacks.append(
+                    lambda _e: self._group_detected(slot_index, epoch, detected))
 
     def _failed_over(self, r: int, epoch: int) -> None:
-        if self.epoch_region[r] != epoch or self.state["rphase"][r] != 1:
+        R = self.topo.R
+        if self.epoch_region[r] != epoch or self.state[R + r] != 1:
             return
         self._advance()
-        self.state["rphase"][r] = 2
-        self._refresh()
+        self.state[R + r] = 2
+        self.bad, self.cum = self.topo.tables(self.state)
 
-    def _group_detected(self, slot_index: int, epoch: int, share) -> None:
-        if self.epoch_slot[slot_index] != epoch or not self.state["gphase"][slot_index]:
+    def _group_detected(self, slot_index: int, epoch: int, detected_share: float) -> None:
+        topo = self.topo
+        if self.epoch_slot[slot_index] != epoch or not self.state[topo.G + slot_index]:
             return
         self._advance()
-        self.state["gphase"][slot_index] = 2
-        self.state["gshare"][slot_index] = self.topo.group_share(self.topo.slots[slot_index], share, True)
-        self._refresh()
+        self.state[topo.G + slot_index] = 2
+        self.state[topo.SH + slot_index] = detected_share
+        self.bad, self.cum = topo.tables(self.state)
 
     def _group_up(self, slot_index: int) -> None:
-        slot = self.topo.slots[slot_index]
+        topo = self.topo
+        slot = topo.slots[slot_index]
         st = self.state
         self.epoch_slot[slot_index] += 1
-        st["gphase"][slot_index] = 0
-        st["gshare"][slot_index] = 0.0
+        st[topo.G + slot_index] = 0
+        st[topo.SH + slot_index] = 0.0
         charge, weight = self.group_cause[slot_index]
         self._remove(self.group_causes, charge, weight)
         if slot.spec.failover:
@@ -245,7 +251,7 @@ class _Year:
             self.region_down[r] -= 1
             if self.region_down[r] == 0:
                 self.epoch_region[r] += 1
-                st["rphase"][r] = 0
+                st[topo.R + r] = 0
 
     def finish(self) -> None:
         self._advance()
@@ -269,6 +275,9 @@ class SimpyEngine:
         self.topo, self.seed = topo, seed
         self.names = topo.attribution_names
         self.name_index = {n: i for i, n in enumerate(self.names)}
+        self.threshold = [sl.down_threshold for sl in topo.slots]
+        self.has_crews = any(sl.spec.repair_crews for sl in topo.slots)
+        self._shares: dict[tuple, tuple[float, float]] = {}
         self.inst_weight = {}
         for mode in topo.modes:
             for s in mode.slots:
@@ -276,6 +285,16 @@ class SimpyEngine:
                 redundant = spec.n - spec.k >= 1
                 impact = redundant and (spec.partial or spec.capacity)
                 self.inst_weight[(mode.index, s)] = topo.weight(s, False) if impact else 0.0
+
+    def group_shares(self, slot: int, share) -> tuple[float, float]:
+        """Failing share of a slot below k before and after detection (cached)."""
+        key = (slot, share)
+        hit = self._shares.get(key)
+        if hit is None:
+            sl = self.topo.slots[slot]
+            hit = (self.topo.group_share(sl, share, False), self.topo.group_share(sl, share, True))
+            self._shares[key] = hit
+        return hit
 
     def run_chunk(self, chunk: int, years: int) -> ChunkTotals:
         topo = self.topo
@@ -342,21 +361,18 @@ class SimpyEngine:
         return year
 
     def _event(self, mode, d, slot: int, group_level: bool) -> dict:
-        spec = self.topo.slots[slot].spec
         td = d.detection()
-        ev = {"name": mode.name, "weight": self.inst_weight[(mode.index, slot)], "detected": False,
-              "up": False, "charge": mode.charge_group_loss_to, "td": td,
-              "group": None}
-        if spec.n - spec.k + 1 == 1 or group_level:
-            ev["group"] = (td, d.failover(), mode.charge_group_loss_to, mode.share)
-        return ev
+        group = None
+        if self.threshold[slot] == 1 or group_level:
+            group = (td, d.failover(), mode.charge_group_loss_to, mode.share)
+        return [mode.name, self.inst_weight[(mode.index, slot)], False, False,
+                mode.charge_group_loss_to, td, group]
 
     def _down(self, year: _Year, mode, d, slot: int, inst: int, duration: float, ev: dict, then=None):
         env = year.env
         year.instance_down(slot, inst, ev)
-        spec = self.topo.slots[slot].spec
-        if ev["weight"] and ev["td"] < duration:
-            env.timeout(ev["td"]).callbacks.append(lambda _e: year.instance_detected(slot, ev))
+        if ev[1] and ev[5] < duration:
+            env.timeout(ev[5]).callbacks.append(lambda _e: year.instance_detected(slot, ev))
 
         def up(_e=None):
             year.instance_up(slot, inst, ev)
@@ -413,11 +429,9 @@ class SimpyEngine:
             td, tf = d.detection(), d.failover()
             for inst in range(spec.n):
                 duration = whole if whole is not None else d.duration() + d.recovery()
-                ev = {"name": mode.name, "weight": 0.0, "detected": True, "up": False,
-                      "charge": mode.charge_group_loss_to, "td": td,
-                      "group": (td, tf, mode.charge_group_loss_to, mode.share)}
+                ev = [mode.name, 0.0, False, False, mode.charge_group_loss_to, td,
+                      (td, tf, mode.charge_group_loss_to, mode.share)]
                 year.instance_down(slot, inst, ev)
-                ev["detected"] = False  # counted in down_u by instance_down
                 year.env.timeout(duration).callbacks.append(
                     lambda _e, i=inst, e=ev: year.instance_up(slot, i, e))
             wait = d.ccf()

@@ -7,7 +7,7 @@ global).  The state of the system is, per slot, how many instances are down and 
 detected (``down_u``), down and detected (``down_d``), whether the group is below k
 (``gphase`` 0 ok, 1 undetected, 2 detected) with the share of requests that then fail,
 and per region whether the router is failing it over (``rphase`` 0 ok, 1 traffic lost,
-2 failed over).  :meth:`Topology.bad_by_hour` maps a state to the failing fraction of all
+2 failed over), kept in one flat list (see :meth:`Topology.empty_state`).  :meth:`Topology.bad_by_hour` maps a state to the failing fraction of all
 requests for each hour of the day, at that hour's traffic:
 
 * a failing region loses all its requests; a failed-over region's traffic moves to the
@@ -119,6 +119,9 @@ class Topology:
         self.attribution_names = sorted({m.name for m in self.modes}
                                         | {m.charge_group_loss_to for m in self.modes})
         self._cache: dict[tuple, tuple[list[float], list[float]]] = {}
+        S = len(self.slots)
+        self.U, self.D, self.G, self.SH, self.R = 0, S, 2 * S, 3 * S, 4 * S
+        self._weights: dict[tuple, float] = {}
 
     # -- compilation ---------------------------------------------------------------------------
     def _resolve(self, detection) -> Distribution:
@@ -151,19 +154,15 @@ class Topology:
             charge_group_loss_to=(group.quorum_mode or name) if redundant else name)
 
     # -- the bad-fraction map ------------------------------------------------------------------
-    def empty_state(self) -> dict:
-        n = len(self.slots)
-        return {"down_u": [0] * n, "down_d": [0] * n, "gphase": [0] * n, "gshare": [0.0] * n,
-                "rphase": [0] * self.n_regions}
+    # The state is one flat list (cheap to copy into a cache key): per slot s, down_u at
+    # U+s, down_d at D+s, gphase at G+s, gshare at SH+s; per region r, rphase at R+r.
+    def empty_state(self) -> list:
+        S = len(self.slots)
+        return [0] * (2 * S) + [0] * S + [0.0] * S + [0] * self.n_regions
 
-    @staticmethod
-    def key(state: dict) -> tuple:
-        return (tuple(state["down_u"]), tuple(state["down_d"]), tuple(state["gphase"]),
-                tuple(state["gshare"]), tuple(state["rphase"]))
-
-    def tables(self, state: dict) -> tuple[list[float], list[float]]:
+    def tables(self, state: list) -> tuple[list[float], list[float]]:
         """(bad fraction by hour, cumulative integral at each hour 0..24) of a state, cached."""
-        key = self.key(state)
+        key = tuple(state)
         hit = self._cache.get(key)
         if hit is None:
             bad = self.bad_by_hour(state)
@@ -172,23 +171,24 @@ class Topology:
             self._cache[key] = hit
         return hit
 
-    def bad_by_hour(self, state: dict) -> np.ndarray:
+    def bad_by_hour(self, state: list) -> np.ndarray:
         """Fraction of all requests failing, for each hour of the day, in ``state``."""
         R = self.n_regions
         keep = np.ones((R, 24))            # product of (1 - partial share) per region
         capfactor = np.ones(R)
+        U, D, G, SH = self.U, self.D, self.G, self.SH
         for slot in self.slots:
             s = slot.index
             spec = slot.spec
             f = 0.0
-            if state["gphase"][s] and not spec.failover:
-                f = state["gshare"][s]
-            elif state["gphase"][s] == 0:
-                if spec.partial and state["down_u"][s]:
+            if state[G + s] and not spec.failover:
+                f = state[SH + s]
+            elif state[G + s] == 0:
+                if spec.partial and state[U + s]:
                     su = spec.share if spec.share_undetected is None else spec.share_undetected
-                    f = su * state["down_u"][s] / spec.n
-                if spec.capacity and state["down_d"][s]:
-                    frac = max(spec.n - state["down_d"][s], 0) / spec.n
+                    f = su * state[U + s] / spec.n
+                if spec.capacity and state[D + s]:
+                    frac = max(spec.n - state[D + s], 0) / spec.n
                     if slot.loc >= 0:
                         capfactor[slot.loc] *= frac
                     else:
@@ -198,7 +198,7 @@ class Topology:
                     keep[slot.loc] *= 1.0 - f
                 else:
                     keep *= 1.0 - f
-        rphase = state["rphase"]
+        rphase = state[self.R:]
         bad = np.zeros(24)
         healthy = [r for r in range(R) if rphase[r] == 0]
         moved = np.zeros(24)
@@ -238,28 +238,32 @@ class Topology:
         state = self.empty_state()
         s = slot_index
         if kind == "partial":
-            state["down_u"][s] = 1
+            state[self.U + s] = 1
         elif kind == "capacity":
-            state["down_d"][s] = 1
+            state[self.D + s] = 1
         elif kind in ("group_u", "group_d"):
-            state["gphase"][s] = 1 if kind == "group_u" else 2
-            state["gshare"][s] = self.group_share(slot, mode_share, kind == "group_d")
+            state[self.G + s] = 1 if kind == "group_u" else 2
+            state[self.SH + s] = self.group_share(slot, mode_share, kind == "group_d")
         elif kind in ("failing", "failed_over"):
-            state["gphase"][s] = 1
-            state["rphase"][slot.loc] = 1 if kind == "failing" else 2
+            state[self.G + s] = 1
+            state[self.R + slot.loc] = 1 if kind == "failing" else 2
         else:  # pragma: no cover - programming error
             raise ValueError(kind)
         return self.tables(state)
 
     def weight(self, slot_index: int, group_level: bool, mode_share: float | None = None) -> float:
         """Mean solo bad fraction, used to split overlapping downtime between causes."""
+        key = (slot_index, group_level, mode_share)
+        if key in self._weights:
+            return self._weights[key]
         slot = self.slots[slot_index]
         if group_level:
             kind = "failing" if slot.spec.failover else "group_d"
         else:
             kind = "partial" if slot.spec.partial else "capacity"
         bad, _ = self.solo_tables(slot_index, kind, mode_share)
-        return max(sum(bad) / 24.0, 1e-9)
+        self._weights[key] = max(sum(bad) / 24.0, 1e-9)
+        return self._weights[key]
 
 
 def integrate(bad: list[float], cum: list[float], a: float, b: float) -> float:
