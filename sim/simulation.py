@@ -37,6 +37,13 @@ def choose_engine(topo: Topology, engine: str) -> str:
     return engine
 
 
+def pick_engine(model_path: str | None = None, *, overrides: dict[str, str] | None = None,
+                regions: int | None = None, engine: str = "auto") -> str:
+    """The engine ``run_simulation`` would use for this model and request."""
+    loaded = load_model(model_path, overrides=overrides or {}, regions=regions)
+    return choose_engine(Topology(loaded.model), engine)
+
+
 def run_simulation(model_path: str | None = None, *, years: int, seed: int,
                    calibrate: list[str] | tuple[str, ...] = (), overrides: dict[str, str] | None = None,
                    regions: int | None = None, engine: str = "auto", precision: float | None = None,
