@@ -1,0 +1,59 @@
+"""The migration service's configuration: contracts §5 JSON, with deps ``postgres_old`` and
+``postgres_new`` (fault-proxy link DSNs of database ``profiles`` on pg-old and pg-new) and
+typed ``settings``. A bad file raises ``ConfigError`` naming the file and the key."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from lab.errors import ConfigError
+
+
+class MigrationDeps(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    postgres_old: str
+    postgres_new: str
+
+
+class MigrationSettings(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    store_timeout_seconds: float = Field(2.0, gt=0)
+    new_retry_seconds: float = Field(1.0, ge=0)     # skip a failed best-effort store this long
+    pool_size: int = Field(10, ge=1, le=100)
+    sync_batch_size: int = Field(2000, ge=1, le=50000)
+    sync_max_rows_per_second: float | None = Field(None, gt=0)
+    sync_interval_seconds: float = Field(0.0, ge=0)  # > 0: run the sync job in the background
+
+
+class MigrationConfig(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    name: str = "migration"
+    role: str = "migration"
+    host: str = "127.0.0.1"
+    port: int = Field(ge=0, le=65535)
+    regions: list[str] = Field(default_factory=lambda: ["us-east", "eu-west", "ap-south"], min_length=1)
+    log_file: str | None = None
+    events_file: str | None = None
+    deps: MigrationDeps
+    settings: MigrationSettings = Field(default_factory=MigrationSettings)
+
+
+def parse_config(data: object, path: str | None = None) -> MigrationConfig:
+    try:
+        return MigrationConfig.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"]) or None
+        raise ConfigError(f"{err['msg']}", path=path, key=key) from exc
+
+
+def load_config(path: str | Path) -> MigrationConfig:
+    try:
+        data = json.loads(Path(path).read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read the config file: {exc.strerror}", path=str(path)) from exc
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"not valid JSON: {exc.msg}", path=str(path), line=exc.lineno) from exc
+    return parse_config(data, str(path))
