@@ -1,0 +1,165 @@
+"""The recipient region's consumer: JetStream -> PostgreSQL (idempotent) -> the recipient's socket.
+
+Every chat server of region R pulls from one durable consumer ``chat-R`` on ``chat.R`` (a work
+queue shared by the region's replicas). A fetched batch is
+1. pushed at once to connected recipients: the session directory in Redis names the server
+   holding each one; the batch goes to ``deliver.<server>`` over core NATS (a local recipient
+   is served directly); with Redis out, to ``deliver.any`` where every server checks its own
+   connections;
+2. stored in one ``INSERT ... ON CONFLICT (id) DO NOTHING`` and added to the Redis recent-history
+   cache;
+3. acked to JetStream only when stored. When PostgreSQL is down the batch is nak'ed with a
+   delay and comes back later: nothing is lost, and nothing is pushed twice by this server
+   (``pushed`` remembers ids; a client also drops duplicates by id).
+A message's ``seq`` is its CHAT stream sequence (see docs/chat-protocol.md, "Sequences").
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import logging
+
+import nats.errors
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from lab.errors import DependencyError
+from system.chat import protocol
+from system.chat.streams import CHAT_STREAM
+
+log = logging.getLogger("nineslab.chat.delivery")
+REQUIRED = ("id", "conv", "from", "to", "body", "ts")
+
+
+def deliver_subject(server: str) -> str:
+    return f"deliver.{server}"
+
+
+ANY_SUBJECT = "deliver.any"
+
+
+class PushedIds:
+    """Ids this server already pushed, bounded (oldest forgotten first)."""
+
+    def __init__(self, size: int = 100_000) -> None:
+        self.size, self.ids = size, collections.OrderedDict()
+
+    def add_new(self, mid: str) -> bool:
+        if mid in self.ids:
+            return False
+        self.ids[mid] = None
+        if len(self.ids) > self.size:
+            self.ids.popitem(last=False)
+        return True
+
+
+def decode(msg) -> dict | None:
+    try:
+        data = json.loads(msg.data)
+        if not isinstance(data, dict) or any(k not in data for k in REQUIRED):
+            return None
+        data["seq"] = msg.metadata.sequence.stream
+        return data
+    except (ValueError, AttributeError, TypeError):
+        return None
+
+
+class RegionConsumer:
+    def __init__(self, service) -> None:
+        self.s = service
+        self.pushed = PushedIds()
+        self.sub = None
+        self.task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        region = self.s.region
+        cfg = ConsumerConfig(durable_name=f"chat-{region}", ack_policy=AckPolicy.EXPLICIT,
+                             deliver_policy=DeliverPolicy.ALL, ack_wait=30.0, max_deliver=-1,
+                             max_ack_pending=50_000, filter_subject=f"chat.{region}")
+        self.sub = await self.s.js.pull_subscribe(f"chat.{region}", durable=f"chat-{region}",
+                                                  stream=CHAT_STREAM, config=cfg)
+        self.task = asyncio.create_task(self.run(), name="region-consumer")
+
+    async def run(self) -> None:
+        batch = self.s.settings.consumer_batch
+        while True:
+            try:
+                msgs = await self.sub.fetch(batch, timeout=1.0)
+            except nats.errors.TimeoutError:
+                continue
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - NATS down or leader moving: wait and pull again
+                log.warning("fetch failed: %s", exc)
+                await asyncio.sleep(0.5)
+                continue
+            try:
+                await self.handle(msgs)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - a bug must not stop delivery; the batch is redelivered
+                log.exception("batch of %d failed; it will be redelivered", len(msgs))
+
+    async def handle(self, msgs) -> None:
+        good, raw = [], []
+        for m in msgs:
+            data = decode(m)
+            if data is None:
+                log.error("dropping a malformed message on %s", m.subject)
+                await m.term()
+                continue
+            good.append(data)
+            raw.append(m)
+        if not good:
+            return
+        await self.push([d for d in good if self.pushed.add_new(d["id"])])
+        try:
+            await self.s.store.store_many(good)
+        except DependencyError:
+            delay = self.s.settings.redelivery_delay
+            for m in raw:
+                await m.nak(delay=delay)
+            self.s.m_store_retries.inc(len(raw))
+            return
+        try:
+            await self.s.cache.add([(d["to"], json.dumps(d)) for d in good])
+        except DependencyError:
+            pass                       # the cache is a fallback; PostgreSQL has the message
+        for m in raw:
+            await m.ack()
+        self.s.m_stored.inc(len(good))
+
+    async def push(self, msgs: list[dict]) -> None:
+        if not msgs:
+            return
+        users = list({d["to"] for d in msgs})
+        try:
+            servers = dict(zip(users, await self.s.directory.lookup(users)))
+            fallback = False
+        except DependencyError:
+            servers, fallback = {}, True
+        by_server: dict[str, list] = collections.defaultdict(list)
+        for d in msgs:
+            frame = protocol.message_frame(d)
+            target = servers.get(d["to"])
+            if target == self.s.name:
+                self.s.deliver_local(d["to"], d["id"], d.get("sent_ts"), frame)
+            elif target:
+                by_server[deliver_subject(target)].append([d["to"], d["id"], d.get("sent_ts"), frame])
+            elif fallback:
+                by_server[ANY_SUBJECT].append([d["to"], d["id"], d.get("sent_ts"), frame])
+        for subject, items in by_server.items():
+            try:
+                await self.s.nc.publish(subject, json.dumps(items).encode())
+            except Exception as exc:  # noqa: BLE001 - the recipient resumes from the store later
+                log.warning("push to %s failed: %s", subject, exc)
+
+    async def stop(self) -> None:
+        if self.task:
+            self.task.cancel()
+            await asyncio.gather(self.task, return_exceptions=True)
+        if self.sub:
+            try:
+                await self.sub.unsubscribe()
+            except Exception:  # noqa: BLE001 - shutting down
+                pass

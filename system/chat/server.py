@@ -1,0 +1,507 @@
+"""One chat server: WebSocket endpoint, REST (history, presence), health and metrics.
+
+``ChatService`` holds the state and the behaviour (connections, sending, resuming, HA
+mechanisms); ``build_app`` is the thin Starlette shell over it. Start-up connects NATS
+(required: without it nothing can be acked), creates the streams, starts the region's
+consumer; PostgreSQL and Redis sit behind circuit breakers with fallbacks, so the server
+serves while either is down. See docs/chat-protocol.md for the wire protocol.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import json
+import logging
+import random
+import time
+import uuid
+
+import nats
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from lab.errors import DependencyError
+from system.chat import protocol
+from system.chat.delivery import ANY_SUBJECT, RegionConsumer, deliver_subject
+from system.chat.history_cache import HistoryCache
+from system.chat.presence import RedisDeps, SessionDirectory
+from system.chat.protocol import FrameError
+from system.chat.ratelimit import TokenBucket
+from system.chat.sender_copy import SenderCopies
+from system.chat.settings import ChatSettings
+from system.chat.storage import MessageStore
+from system.chat.streams import ensure_streams, event_payload, publish_message
+from system.common.auth import AuthError, bearer_from_header, verify_token
+from system.common.breaker import BreakerOpen, CircuitBreaker
+from system.common.config import ServiceConfig, typed_settings
+from system.common.events import EventLog
+from system.common.metrics import ServiceMetrics
+from system.common.regions import UnknownUser, check_user, conversation_id, conversation_members, home_region
+
+log = logging.getLogger("nineslab.chat")
+
+
+class Connection:
+    """One client WebSocket: its user, rate limit, and an ordered outgoing queue.
+
+    A writer task exists only while there is something to send, so an idle connection
+    costs its handler task and these few fields.
+    """
+
+    __slots__ = ("ws", "user", "bucket", "out", "writer", "inflight", "closed")
+
+    def __init__(self, ws: WebSocket, user: str, bucket: TokenBucket) -> None:
+        self.ws, self.user, self.bucket = ws, user, bucket
+        self.out: collections.deque[str] | None = None
+        self.writer: asyncio.Task | None = None
+        self.inflight: dict[str, float | None] | None = None   # pushed id -> sent_ts, for receipts
+        self.closed = False
+
+    def push(self, frame: str, limit: int = 10_000) -> None:
+        if self.closed:
+            return
+        if self.out is None:
+            self.out = collections.deque()
+        self.out.append(frame)
+        if len(self.out) > limit:          # a client that does not read: drop it, it will resume
+            self.closed = True
+            self.out.clear()
+            asyncio.ensure_future(self._close(protocol.CLOSE_TRY_AGAIN))
+            return
+        if self.writer is None:
+            self.writer = asyncio.ensure_future(self._drain())
+
+    async def _drain(self) -> None:
+        try:
+            while self.out:
+                await self.ws.send_text(self.out.popleft())
+        except Exception:  # noqa: BLE001 - the socket went away; the handler cleans up
+            self.closed = True
+        finally:
+            self.writer = None
+
+    async def _close(self, code: int) -> None:
+        with contextlib.suppress(Exception):
+            await self.ws.close(code)
+
+
+class ChatService:
+    def __init__(self, config: ServiceConfig, *, config_path: str | None = None) -> None:
+        self.config = config
+        self.name = config.name
+        self.region = config.region or config.regions[0]
+        self.regions = list(config.regions)
+        self.settings: ChatSettings = typed_settings(ChatSettings, config.settings, path=config_path)
+        self.secret = config.secret_bytes()
+        self.rng = random.Random()
+        self.events = EventLog(self.name, config.events_file)
+        self.metrics = ServiceMetrics(self.name)
+        m = self.metrics
+        self.m_sent = m.counter("chat_messages_acked", "Messages acked to senders")
+        self.m_send_failed = m.counter("chat_send_failures", "Sends answered with an error", ("code",))
+        self.m_stored = m.counter("chat_messages_stored", "Messages stored by this region's consumer")
+        self.m_store_retries = m.counter("chat_store_retries", "Messages nak'ed because the store was down")
+        self.m_pushed = m.counter("chat_messages_pushed", "Messages pushed to local sockets")
+        self.m_conns = m.gauge("chat_connections", "Open WebSocket connections")
+        self.m_ack_latency = m.histogram("chat_send_ack_seconds", "Send to JetStream-ack latency",
+                                         (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+        s = self.settings
+        self.pg_breaker = CircuitBreaker("postgres", failure_threshold=s.breaker_failures,
+                                         reset_timeout=s.breaker_reset, on_change=self._breaker_changed)
+        self.redis_breaker = CircuitBreaker("redis", failure_threshold=s.breaker_failures,
+                                            reset_timeout=s.breaker_reset, on_change=self._breaker_changed)
+        for b in (self.pg_breaker, self.redis_breaker):
+            m.set_state("breaker", b.name, "closed")
+        m.set_state("breaker", "nats", "closed")
+        if not config.deps.postgres or not config.deps.redis or not config.deps.nats:
+            from lab.errors import ConfigError
+            raise ConfigError("a chat server needs deps.postgres, deps.redis and deps.nats",
+                              path=config_path, key="deps")
+        self.store = MessageStore(config.deps.postgres, self.pg_breaker)
+        self.redis = RedisDeps(config.deps.redis, self.redis_breaker)
+        self.directory = SessionDirectory(self.redis, self.name, ttl=s.session_ttl)
+        self.cache = HistoryCache(self.redis, size=s.history_cache_size)
+        self.sender_copies = SenderCopies(self)
+        self.consumer = RegionConsumer(self)
+        self.conns: dict[str, set[Connection]] = {}
+        self.nc = None
+        self.js = None
+        self.nats_ok = False
+        self.tasks: list[asyncio.Task] = []
+
+    # ---- HA state changes -------------------------------------------------------------
+    def _breaker_changed(self, name: str, old: str, new: str, detail: str) -> None:
+        self.events.emit("breaker", name, new, detail)
+        self.metrics.set_state("breaker", name, new)
+
+    async def _nats_disconnected(self) -> None:
+        if self.nats_ok:
+            self.nats_ok = False
+            self._breaker_changed("nats", "closed", "open", "disconnected from NATS")
+
+    async def _nats_reconnected(self) -> None:
+        if not self.nats_ok:
+            self.nats_ok = True
+            self._breaker_changed("nats", "open", "closed", "reconnected to NATS")
+
+    # ---- life cycle -------------------------------------------------------------------
+    async def start(self) -> None:
+        s = self.settings
+        deadline = time.monotonic() + s.startup_timeout
+        while True:
+            try:
+                self.nc = await nats.connect(
+                    servers=self.config.deps.nats, name=self.name, connect_timeout=2,
+                    allow_reconnect=True, max_reconnect_attempts=-1, reconnect_time_wait=0.5,
+                    ping_interval=5, max_outstanding_pings=2,
+                    disconnected_cb=self._nats_disconnected, reconnected_cb=self._nats_reconnected,
+                    error_cb=self._nats_error)
+                break
+            except Exception as exc:  # noqa: BLE001 - NoServersError, OSError: retry until the deadline
+                if time.monotonic() > deadline:
+                    raise DependencyError(f"{self.name}: cannot connect to NATS at "
+                                          f"{', '.join(self.config.deps.nats)}: {exc}") from exc
+                await asyncio.sleep(0.3)
+        self.nats_ok = True
+        self.js = self.nc.jetstream(timeout=s.publish_timeout)
+        await ensure_streams(self.js, s.stream_replicas, deadline=max(1.0, deadline - time.monotonic()))
+        await self.nc.subscribe(deliver_subject(self.name), cb=self._on_deliver)
+        await self.nc.subscribe(ANY_SUBJECT, cb=self._on_deliver)
+        await self.nc.subscribe(f"session.register.{self.region}", queue=f"chat-{self.region}",
+                                cb=self._on_remote_session)
+        await self.nc.subscribe(f"presence.{self.region}", queue=f"chat-{self.region}", cb=self._on_presence_query)
+        await self.store.start()
+        await self.consumer.start()
+        self.sender_copies.start()
+        self.tasks.append(asyncio.create_task(self._watch_deps(), name="watch-deps"))
+        self.tasks.append(asyncio.create_task(self._refresh_sessions(), name="refresh-sessions"))
+        log.warning("%s serving region %s", self.name, self.region)
+
+    async def _nats_error(self, exc) -> None:
+        log.info("nats: %s", exc)
+
+    async def stop(self) -> None:
+        for t in self.tasks:
+            t.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.consumer.stop()
+        await self.sender_copies.stop()
+        if self.nc is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.nc.drain(), 3)
+            with contextlib.suppress(Exception):
+                await self.nc.close()
+        await self.store.close()
+        await self.redis.close()
+        self.events.close()
+
+    async def _watch_deps(self) -> None:
+        """Probe PostgreSQL and Redis through their breakers, so they open (and close) without traffic."""
+        while True:
+            await asyncio.sleep(self.settings.dep_check_interval)
+            with contextlib.suppress(DependencyError):
+                await self.store.ping()
+            with contextlib.suppress(DependencyError):
+                await self.redis.run(self.redis.client.ping)
+
+    async def _refresh_sessions(self) -> None:
+        while True:
+            await asyncio.sleep(max(1.0, self.settings.session_ttl / 3))
+            await self._register_sessions(list(self.conns))
+
+    async def _register_sessions(self, users: list[str]) -> None:
+        local, remote = [], collections.defaultdict(list)
+        for u in users:
+            try:
+                home = home_region(u, self.regions)
+            except UnknownUser:
+                continue
+            (local.append(u) if home == self.region else remote[home].append(u))
+        with contextlib.suppress(DependencyError):
+            await self.directory.register(local)
+        for region, names in remote.items():   # a failed-over user: its home region's directory
+            with contextlib.suppress(Exception):
+                await self.nc.publish(f"session.register.{region}",
+                                      json.dumps({"server": self.name, "users": names}).encode())
+
+    async def _on_remote_session(self, msg) -> None:
+        try:
+            data = json.loads(msg.data)
+            users = [check_user(u) for u in data["users"]]
+            server = str(data["server"])
+        except (ValueError, KeyError, TypeError, UnknownUser):
+            return
+        with contextlib.suppress(DependencyError):
+            await SessionDirectory(self.redis, server, self.settings.session_ttl).register(users)
+
+    async def _on_presence_query(self, msg) -> None:
+        try:
+            user = check_user(msg.data.decode())
+            status = await self.directory.presence(user)
+        except (UnknownUser, UnicodeDecodeError):
+            status = "unknown"
+        with contextlib.suppress(Exception):
+            await msg.respond(status.encode())
+
+    # ---- delivery ---------------------------------------------------------------------
+    async def _on_deliver(self, msg) -> None:
+        try:
+            items = json.loads(msg.data)
+        except ValueError:
+            return
+        for user, mid, sent_ts, frame in items:
+            self.deliver_local(user, mid, sent_ts, frame)
+
+    def deliver_local(self, user: str, mid: str, sent_ts, frame: str) -> None:
+        for conn in self.conns.get(user, ()):
+            if conn.inflight is None:
+                conn.inflight = {}
+            if len(conn.inflight) < 10_000:
+                conn.inflight[mid] = sent_ts
+            conn.push(frame)
+            self.m_pushed.inc()
+
+    # ---- connections ------------------------------------------------------------------
+    async def attach(self, conn: Connection) -> None:
+        first = conn.user not in self.conns
+        self.conns.setdefault(conn.user, set()).add(conn)
+        self.m_conns.inc()
+        if first:
+            await self._register_sessions([conn.user])
+
+    async def detach(self, conn: Connection) -> None:
+        conn.closed = True
+        conns = self.conns.get(conn.user)
+        if conns is not None:
+            conns.discard(conn)
+            if not conns:
+                del self.conns[conn.user]
+                with contextlib.suppress(DependencyError, BreakerOpen):
+                    await self.directory.unregister(conn.user)
+        self.m_conns.dec()
+
+    async def handle_frame(self, conn: Connection, text) -> bool:
+        """Handle one client frame; False when the connection must be closed (a flood)."""
+        s = self.settings
+        try:
+            frame = protocol.parse_client_frame(text, s.max_message_bytes)
+            if isinstance(frame, protocol.Send):
+                if not conn.bucket.take(time.monotonic()):
+                    self.m_send_failed.labels(protocol.RATE_LIMITED).inc()
+                    if conn.bucket.strikes >= s.flood_close_after:
+                        return False
+                    raise FrameError(protocol.RATE_LIMITED, f"rate limit of {s.rate_limit_per_second:g} "
+                                     "messages a second exceeded: slow down", frame.client_id)
+                await self.send(conn, frame)
+            elif isinstance(frame, protocol.ClientAck):
+                await self.receipt(conn, frame.id)
+            elif isinstance(frame, protocol.Resume):
+                await self.resume(conn, frame.since)
+            else:
+                conn.push(protocol.dumps({"type": "pong", "ts": time.time()}))
+        except FrameError as exc:
+            if exc.code != protocol.RATE_LIMITED:
+                self.m_send_failed.labels(exc.code).inc()
+            conn.push(protocol.error_frame(exc.code, exc.message, exc.client_id))
+        return True
+
+    async def send(self, conn: Connection, frame: protocol.Send) -> None:
+        started = time.monotonic()
+        try:
+            to_region = home_region(frame.to, self.regions)
+        except UnknownUser as exc:
+            raise FrameError(protocol.UNKNOWN_RECIPIENT, str(exc), frame.client_id) from None
+        try:
+            from_region = home_region(conn.user, self.regions)
+        except UnknownUser:
+            from_region = self.region
+        mid = uuid.uuid4().hex
+        conv = conversation_id(conn.user, frame.to)
+        ts = time.time()
+        msg = {"id": mid, "conv": conv, "seq": None, "from": conn.user, "to": frame.to,
+               "from_region": from_region, "to_region": to_region, "body": frame.body,
+               "sent_ts": frame.sent_ts, "ts": ts}
+        try:
+            ack = await publish_message(self.js, f"chat.{to_region}", mid, json.dumps(msg).encode(),
+                                        timeout=self.settings.publish_timeout,
+                                        deadline=self.settings.publish_deadline, rng=self.rng)
+        except Exception as exc:  # noqa: BLE001 - every publish failure is one error frame
+            with contextlib.suppress(Exception):
+                await self.nc.publish(f"events.send_failed.{self.region}", event_payload(
+                    "send_failed", self.region, client_id=frame.client_id, reason=type(exc).__name__))
+            raise FrameError(protocol.UNAVAILABLE, "the message could not be made durable "
+                             f"({type(exc).__name__}); it was NOT sent: retry", frame.client_id) from None
+        msg["seq"] = ack.seq
+        conn.push(protocol.ack_frame(frame.client_id, mid, conv, ack.seq, ts))
+        self.m_sent.inc()
+        self.m_ack_latency.observe(time.monotonic() - started)
+        self.sender_copies.add(msg)
+
+    async def receipt(self, conn: Connection, mid: str) -> None:
+        if conn.inflight is None or mid not in conn.inflight:
+            return
+        sent_ts = conn.inflight.pop(mid)
+        latency = (time.time() - sent_ts) * 1000 if isinstance(sent_ts, (int, float)) else None
+        with contextlib.suppress(Exception):
+            await self.nc.publish(f"events.delivered.{self.region}",
+                                  event_payload("delivered", self.region, id=mid, latency_ms=latency))
+
+    async def resume(self, conn: Connection, since: dict[str, int]) -> None:
+        source = "postgres"
+        try:
+            msgs = await self.store.undelivered(conn.user, since)
+        except DependencyError:
+            source = "cache"
+            try:
+                msgs = [m for m in await self.cache.history(conn.user, 0, limit=self.settings.history_cache_size)
+                        if m["to"] == conn.user and m["seq"] > since.get(m["conv"], 0)]
+            except DependencyError:
+                source, msgs = "none", []
+        for m in msgs:
+            self.deliver_local_one(conn, m)
+        conn.push(protocol.dumps({"type": "resumed", "count": len(msgs), "source": source}))
+
+    def deliver_local_one(self, conn: Connection, m: dict) -> None:
+        if conn.inflight is None:
+            conn.inflight = {}
+        if len(conn.inflight) < 10_000:
+            conn.inflight[m["id"]] = m.get("sent_ts")
+        conn.push(protocol.message_frame(m))
+
+    # ---- REST -------------------------------------------------------------------------
+    async def history(self, user: str, since: int, conv: str | None, limit: int) -> tuple[list[dict], str]:
+        try:
+            return await self.store.history(user, since, conv, limit), "postgres"
+        except DependencyError:
+            try:
+                return await self.cache.history(user, since, conv, limit), "cache"
+            except DependencyError as exc:
+                raise DependencyError("history is unavailable: PostgreSQL and Redis are both down") from exc
+
+    async def presence(self, user: str) -> str:
+        home = home_region(user, self.regions)
+        if home == self.region:
+            return await self.directory.presence(user)
+        try:
+            reply = await self.nc.request(f"presence.{home}", user.encode(), timeout=0.5)
+            return reply.data.decode()
+        except Exception:  # noqa: BLE001 - the other region did not answer
+            return "unknown"
+
+    def readiness(self) -> tuple[bool, dict]:
+        nats_ok = bool(self.nc and self.nc.is_connected)
+        body = {"ok": nats_ok, "server": self.name, "region": self.region,
+                "dependencies": {"nats": "ok" if nats_ok else "down",
+                                 "postgres": self.pg_breaker.state, "redis": self.redis_breaker.state}}
+        if not nats_ok:
+            body["failing"] = ["nats"]
+        body["degraded"] = [b.name for b in (self.pg_breaker, self.redis_breaker) if b.state != "closed"]
+        return nats_ok, body
+
+
+def _token(request) -> str | None:
+    return bearer_from_header(request.headers.get("authorization")) or request.query_params.get("token")
+
+
+def build_app(service: ChatService, *, lifespan: bool = True) -> Starlette:
+    def authed(request: Request) -> str:
+        return verify_token(service.secret, _token(request))
+
+    def err(status: int, message: str) -> JSONResponse:
+        return JSONResponse({"error": message}, status_code=status)
+
+    async def ws_endpoint(ws: WebSocket) -> None:
+        try:
+            user = check_user(verify_token(service.secret, _token(ws)))
+        except (AuthError, UnknownUser) as exc:
+            try:
+                await ws.send_denial_response(err(401, str(exc)))
+            except RuntimeError:
+                await ws.close(protocol.CLOSE_UNAUTHORIZED, reason=str(exc)[:120])
+            return
+        await ws.accept()
+        s = service.settings
+        conn = Connection(ws, user, TokenBucket(s.rate_limit_per_second, s.rate_limit_burst, time.monotonic()))
+        await service.attach(conn)
+        try:
+            conn.push(protocol.dumps({"type": "hello", "user": user, "server": service.name,
+                                      "region": service.region, "max_message_bytes": s.max_message_bytes}))
+            while not conn.closed:
+                event = await ws.receive()
+                if event["type"] == "websocket.disconnect":
+                    break
+                text = event.get("text")
+                if text is None:
+                    text = event.get("bytes") or b""
+                if not await service.handle_frame(conn, text):
+                    conn.closed = True
+                    await ws.close(protocol.CLOSE_POLICY, reason="flood: rate limit ignored")
+                    break
+        except (WebSocketDisconnect, RuntimeError):
+            pass
+        finally:
+            await service.detach(conn)
+
+    async def history(request: Request) -> Response:
+        try:
+            user = authed(request)
+            q = request.query_params
+            since, limit = int(q.get("since", 0)), min(int(q.get("limit", s_limit())), s_limit())
+            conv = q.get("conv")
+            if conv is not None and user not in conversation_members(conv):
+                return err(403, f"conversation {conv!r} is not yours")
+        except AuthError as exc:
+            return err(401, str(exc))
+        except UnknownUser as exc:
+            return err(400, str(exc))
+        except ValueError:
+            return err(400, "since and limit must be integers")
+        try:
+            msgs, source = await service.history(user, since, conv, limit)
+        except DependencyError as exc:
+            return err(503, str(exc))
+        return JSONResponse({"user": user, "source": source, "messages": msgs})
+
+    def s_limit() -> int:
+        return service.settings.history_limit
+
+    async def presence(request: Request) -> Response:
+        try:
+            authed(request)
+            user = check_user(request.query_params.get("user", ""))
+            status = await service.presence(user)
+        except AuthError as exc:
+            return err(401, str(exc))
+        except UnknownUser as exc:
+            return err(400, str(exc))
+        return JSONResponse({"user": user, "status": status})
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"ok": True, "server": service.name})
+
+    async def readyz(request: Request) -> Response:
+        ok, body = service.readiness()
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    async def metrics(request: Request) -> Response:
+        data, ctype = service.metrics.render()
+        return Response(data, media_type=ctype)
+
+    lifespan_on = lifespan
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        await service.start()
+        try:
+            yield
+        finally:
+            await service.stop()
+
+    return Starlette(routes=[WebSocketRoute("/ws", ws_endpoint), Route("/history", history),
+                             Route("/presence", presence), Route("/healthz", healthz),
+                             Route("/readyz", readyz), Route("/metrics", metrics)],
+                     lifespan=lifespan if lifespan_on else None)

@@ -1,0 +1,90 @@
+"""The service configuration of contracts §5, loaded from the JSON file the runtime writes.
+
+``load_config(path)`` returns a typed ``ServiceConfig``; a missing file, bad JSON or a
+wrong field raises ``ConfigError`` naming the file and the key. Role settings stay a plain
+dict here; each role reads its own typed view of them (``ChatSettings``, ``RouterSettings``).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from lab.errors import ConfigError
+
+
+class Deps(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    postgres: str | None = None
+    redis: str | None = None
+    nats: list[str] = Field(default_factory=list)
+
+
+class Peer(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    url: str
+    region: str
+
+
+class ServiceConfig(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    name: str
+    role: str
+    region: str | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(ge=0, le=65535)
+    regions: list[str] = Field(min_length=1)
+    secret_file: str | None = None
+    secret: str | None = None          # tests may pass the secret inline instead of a file
+    log_file: str | None = None
+    deps: Deps = Field(default_factory=Deps)
+    peers: dict[str, Peer] = Field(default_factory=dict)
+    settings: dict[str, Any] = Field(default_factory=dict)
+    events_file: str | None = None
+
+    def secret_bytes(self) -> bytes:
+        """The HMAC key: the secret file's bytes, else the inline secret."""
+        if self.secret_file:
+            try:
+                return Path(self.secret_file).read_bytes()
+            except OSError as exc:
+                raise ConfigError(f"cannot read the secret file: {exc.strerror}",
+                                  path=self.secret_file) from exc
+        if self.secret:
+            return self.secret.encode()
+        raise ConfigError("no secret_file given: bearer tokens cannot be checked without one",
+                          key="secret_file")
+
+
+def parse_config(data: Any, *, path: str | None = None) -> ServiceConfig:
+    try:
+        return ServiceConfig.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"]) or None
+        raise ConfigError(f"{err['msg']} (got {err.get('input')!r})"[:300], path=path, key=key) from exc
+
+
+def load_config(path: str | Path) -> ServiceConfig:
+    path = str(path)
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the config file: {exc.strerror}", path=path) from exc
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"not valid JSON: {exc.msg}", path=path, line=exc.lineno) from exc
+    return parse_config(data, path=path)
+
+
+def typed_settings(model: type[BaseModel], settings: dict[str, Any], *, path: str | None = None):
+    """Validate a role's ``settings`` dict into its typed model (unknown keys are ignored)."""
+    try:
+        return model.model_validate(settings)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = "settings." + ".".join(str(p) for p in err["loc"])
+        raise ConfigError(f"{err['msg']} (got {err.get('input')!r})", path=path, key=key) from exc

@@ -1,0 +1,63 @@
+"""The thin process shell shared by ``python -m system.chat`` and ``python -m system.router``:
+parse ``--config``, load it, start the service, serve HTTP/WebSocket with uvicorn, stop on
+SIGTERM/SIGINT and exit 0. A bad config or a dependency that never came up is one sentence
+on stderr and exit code 2 or 20, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from typing import Callable
+
+from lab.errors import NinesError
+from system.common.config import ServiceConfig, load_config
+
+
+def run(role: str, argv: list[str] | None, make: Callable[[ServiceConfig, str], tuple[object, object]],
+        ws_max_size: Callable[[object], int] | None = None) -> int:
+    """``make(config, path)`` returns ``(service, app)``; the service has async ``start``/``stop``."""
+    parser = argparse.ArgumentParser(prog=f"python -m system.{role}",
+                                     description=f"Run one nineslab {role} service.")
+    parser.add_argument("--config", required=True, help="service config JSON (contracts §5)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        config = load_config(args.config)
+        if config.role != role:
+            from lab.errors import ConfigError
+            raise ConfigError(f"role is {config.role!r} but this is the {role} service", path=args.config,
+                              key="role")
+        service, app = make(config, args.config)
+    except NinesError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return int(exc.exit_code)
+    import uvicorn
+    import uvloop
+    kwargs = {"ws_max_size": ws_max_size(service)} if ws_max_size else {}
+    server = uvicorn.Server(uvicorn.Config(app, host=config.host, port=config.port, lifespan="off",
+                                           loop="none", http="httptools", ws="websockets",
+                                           log_level="warning", access_log=False, ws_ping_interval=None,
+                                           timeout_graceful_shutdown=3, **kwargs))
+    # uvicorn re-raises the signal it caught after shutting down; a no-op handler makes that exit 0
+    signal.signal(signal.SIGTERM, lambda *_: None)
+    signal.signal(signal.SIGINT, lambda *_: None)
+
+    async def main() -> int:
+        try:
+            await service.start()
+        except NinesError as exc:
+            print(f"error: {config.name}: {exc}", file=sys.stderr)
+            await service.stop()
+            return int(exc.exit_code)
+        try:
+            await server.serve()
+        finally:
+            await service.stop()
+        return 0
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main())
