@@ -1,0 +1,263 @@
+"""Read a run directory tolerantly into a typed view, noting what is missing and why.
+
+A report is built from records, never from memory (STYLE.md §10), and a run that failed
+half way still deserves one: :func:`load_run` never raises for a missing or broken file.
+It records a :class:`Missing` entry (what, why) instead and carries on with what there is.
+Only a directory that holds none of ``run.json``, ``experiments/`` or ``sim/result.json``
+is rejected, with :class:`lab.errors.UsageError`.
+
+The view keeps the parsed JSON as plain dicts (the contracts in docs/contracts.md are the
+schema) and adds the few derived values every consumer needs, so that the plots, the HTML,
+the Markdown and the JUnit writer read one thing.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lab.errors import UsageError
+
+RUN_SCHEMA = "nineslab.run/1"
+JOURNAL_SCHEMA = "nineslab.journal/1"
+SIM_SCHEMA = "nineslab.sim/1"
+
+# Times above this are unix seconds; below it, seconds since the experiment started.
+_UNIX_EPOCH_FLOOR = 1e8
+
+
+@dataclasses.dataclass(frozen=True)
+class Missing:
+    """Something the report wanted and could not use, and why."""
+
+    what: str      # a path relative to the run directory, or a named piece
+    why: str       # one sentence
+
+
+@dataclasses.dataclass
+class Samples:
+    """Per-request samples of the load generator (contracts §7), as columns."""
+
+    start: np.ndarray        # unix seconds the request started (intended start when known)
+    latency_ms: np.ndarray
+    outcome: np.ndarray      # str: ok | error | dropped
+
+    def __len__(self) -> int:
+        return len(self.start)
+
+
+@dataclasses.dataclass
+class ExperimentView:
+    """One experiment of the run: its journal (or why there is none) and its samples."""
+
+    name: str
+    directory: Path
+    journal: dict[str, Any] | None
+    samples: Samples | None
+    missing: list[Missing]
+
+    @property
+    def status(self) -> str:
+        return str(self.journal.get("status", "unknown")) if self.journal else "missing"
+
+    @property
+    def verdict(self) -> str:
+        return str(self.journal.get("verdict", "error")) if self.journal else "not run"
+
+    @property
+    def title(self) -> str:
+        if self.journal:
+            exp = self.journal.get("experiment") or {}
+            return str(exp.get("title") or exp.get("name") or self.name)
+        return self.name
+
+    @property
+    def started_at(self) -> float:
+        if self.journal and _num(self.journal.get("started_at")) is not None:
+            return float(self.journal["started_at"])
+        if self.samples is not None and len(self.samples):
+            return float(np.nanmin(self.samples.start))
+        return 0.0
+
+    def relative(self, t: float | None) -> float | None:
+        """Seconds since the experiment started, whether ``t`` is unix or already relative."""
+        if t is None:
+            return None
+        return t - self.started_at if t > _UNIX_EPOCH_FLOOR else t
+
+
+@dataclasses.dataclass
+class RunView:
+    """Everything the report knows about one run directory."""
+
+    run_dir: Path
+    run: dict[str, Any] | None
+    experiments: list[ExperimentView]
+    sim: dict[str, Any] | None
+    missing: list[Missing]
+
+    @property
+    def all_missing(self) -> list[Missing]:
+        out = list(self.missing)
+        for exp in self.experiments:
+            out.extend(exp.missing)
+        return out
+
+    @property
+    def run_errors(self) -> list[str]:
+        errors = (self.run or {}).get("errors") or []
+        return [_error_text(e) for e in errors]
+
+    @property
+    def name(self) -> str:
+        return self.run_dir.name
+
+
+def is_run_dir(path: Path) -> bool:
+    return path.is_dir() and ((path / "run.json").is_file() or (path / "experiments").is_dir()
+                              or (path / "sim" / "result.json").is_file())
+
+
+def load_run(run_dir: str | Path) -> RunView:
+    """Read RUN_DIR; raise :class:`UsageError` only when it is not a run directory at all."""
+    path = Path(run_dir)
+    if not is_run_dir(path):
+        raise UsageError(f"RUN_DIR {path} is not a run directory: no run.json, experiments/ "
+                         f"or sim/result.json in it; pass the directory `nines run` or "
+                         f"`nines chaos run --out DIR` wrote.")
+    missing: list[Missing] = []
+    run = _read_json(path / "run.json", "run.json", RUN_SCHEMA, missing)
+    hint = _failure_hint(run)
+    experiments = _load_experiments(path, run, missing, hint)
+    sim = _read_json(path / "sim" / "result.json", "sim/result.json", SIM_SCHEMA, missing,
+                     hint=_step_hint(run, "sim") or hint)
+    return RunView(run_dir=path, run=run, experiments=experiments, sim=sim, missing=missing)
+
+
+def _load_experiments(path: Path, run: dict[str, Any] | None, missing: list[Missing],
+                      hint: str) -> list[ExperimentView]:
+    on_disk = sorted(p.name for p in (path / "experiments").glob("*") if p.is_dir())
+    planned = [_experiment_name(e) for e in (run or {}).get("experiments") or []]
+    names = on_disk + [n for n in planned if n and n not in on_disk]
+    if not names:
+        missing.append(Missing("experiments/", "no experiment ran" + (f" ({hint})" if hint else "")))
+    views = []
+    for name in names:
+        exp_dir = path / "experiments" / name
+        exp_missing: list[Missing] = []
+        rel = f"experiments/{name}"
+        if not exp_dir.is_dir():
+            exp_missing.append(Missing(rel + "/", "planned in run.json but never started"
+                                       + (f" ({hint})" if hint else "")))
+            views.append(ExperimentView(name, exp_dir, None, None, exp_missing))
+            continue
+        journal = _read_json(exp_dir / "journal.json", rel + "/journal.json", JOURNAL_SCHEMA,
+                             exp_missing, hint=hint)
+        samples = _read_samples(exp_dir / "samples.csv", rel + "/samples.csv", exp_missing)
+        views.append(ExperimentView(name, exp_dir, journal, samples, exp_missing))
+    return views
+
+
+def _read_json(file: Path, rel: str, schema: str, missing: list[Missing],
+               hint: str = "") -> dict[str, Any] | None:
+    suffix = f" ({hint})" if hint else ""
+    if not file.is_file():
+        missing.append(Missing(rel, "not written" + suffix))
+        return None
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        missing.append(Missing(rel, f"unreadable: {exc}"))
+        return None
+    except json.JSONDecodeError as exc:
+        missing.append(Missing(rel, f"not valid JSON at line {exc.lineno} column {exc.colno}: "
+                                    f"{exc.msg} (the writer probably stopped half way)"))
+        return None
+    if not isinstance(data, dict):
+        missing.append(Missing(rel, f"holds a JSON {type(data).__name__}, not an object"))
+        return None
+    found = data.get("schema")
+    if found != schema:
+        missing.append(Missing(rel, f"schema is {found!r}, expected {schema!r}; read as far as it goes"))
+    return data
+
+
+def _read_samples(file: Path, rel: str, missing: list[Missing]) -> Samples | None:
+    if not file.is_file():
+        missing.append(Missing(rel, "not written (no load samples: throughput is taken from "
+                                    "the journal's per-second SLIs if present)"))
+        return None
+    start, latency, outcome = [], [], []
+    bad = 0
+    try:
+        with file.open(newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            cols = set(reader.fieldnames or [])
+            if not {"latency_ms", "outcome"} <= cols or not cols & {"intended_ts", "start_ts"}:
+                missing.append(Missing(rel, f"header lacks the contract's columns "
+                                            f"(found {sorted(cols)})"))
+                return None
+            key = "intended_ts" if "intended_ts" in cols else "start_ts"
+            for row in reader:
+                try:
+                    t = float(row[key] or row.get("start_ts") or "nan")
+                    lat = float(row["latency_ms"] or "nan")
+                except (TypeError, ValueError):
+                    bad += 1
+                    continue
+                start.append(t)
+                latency.append(lat)
+                outcome.append(row["outcome"] or "error")
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        missing.append(Missing(rel, f"unreadable: {exc}"))
+        return None
+    if bad:
+        missing.append(Missing(rel, f"{bad} malformed row(s) skipped"))
+    return Samples(np.asarray(start, dtype=float), np.asarray(latency, dtype=float),
+                   np.asarray(outcome, dtype=object))
+
+
+def _experiment_name(entry: Any) -> str | None:
+    if isinstance(entry, str):
+        return Path(entry).stem if entry.endswith((".yaml", ".yml")) else entry
+    if isinstance(entry, dict):
+        name = entry.get("name")
+        return str(name) if name else None
+    return None
+
+
+def _failure_hint(run: dict[str, Any] | None) -> str:
+    """A short 'why' drawn from run.json: its status and its first error."""
+    if not run:
+        return ""
+    status = run.get("status")
+    errors = run.get("errors") or []
+    if errors:
+        return f"run {status or 'stopped'}: {_error_text(errors[0])}"
+    if status and status not in ("completed", "passed", "ok"):
+        return f"run status is {status}"
+    return ""
+
+
+def _step_hint(run: dict[str, Any] | None, step: str) -> str:
+    for err in (run or {}).get("errors") or []:
+        if isinstance(err, dict) and str(err.get("step", "")).startswith(step):
+            msg = err.get("message") or err.get("error") or "no message"
+            return f"step {err['step']} failed: {msg}"
+    return ""
+
+
+def _error_text(err: Any) -> str:
+    if isinstance(err, dict):
+        msg = err.get("message") or err.get("error") or json.dumps(err, sort_keys=True)
+        step = err.get("step")
+        return f"{step}: {msg}" if step and not str(msg).startswith(str(step)) else str(msg)
+    return str(err)
+
+
+def _num(v: Any) -> float | None:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None

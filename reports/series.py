@@ -1,0 +1,111 @@
+"""Per-second series of an experiment, from its journal or, failing that, its samples.
+
+Pure functions over :class:`~reports.loader.ExperimentView` data: the timeline plot wants
+success rate and p50/p99 latency per second, the throughput plot requests per second by
+outcome. Times are seconds since the experiment started.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from reports.loader import ExperimentView, Samples
+
+
+@dataclasses.dataclass
+class SliSeries:
+    t: np.ndarray
+    success_pct: np.ndarray
+    p50_ms: np.ndarray
+    p99_ms: np.ndarray
+    source: str                       # "journal" or "samples.csv"
+
+
+@dataclasses.dataclass
+class Throughput:
+    t: np.ndarray                     # second bins
+    by_outcome: dict[str, np.ndarray]  # requests per second: ok, error, dropped
+    source: str
+
+
+@dataclasses.dataclass
+class Marks:
+    faults: list[tuple[float, float, str]]     # (start, end, label)
+    detections: list[float]
+    recoveries: list[float]
+
+
+def sli_series(exp: ExperimentView) -> SliSeries | None:
+    rows = ((exp.journal or {}).get("slis") or {}).get("per_second") or []
+    rows = [r for r in rows if isinstance(r, dict) and isinstance(r.get("t"), (int, float))]
+    if rows:
+        t = np.array([exp.relative(float(r["t"])) for r in rows])
+        return SliSeries(
+            t=t, success_pct=100 * np.array([_f(r.get("availability")) for r in rows]),
+            p50_ms=np.array([_f(r.get("p50_ms")) for r in rows]),
+            p99_ms=np.array([_f(r.get("p99_ms")) for r in rows]), source="journal")
+    if exp.samples is None or not len(exp.samples):
+        return None
+    return _series_from_samples(exp.samples, exp.started_at)
+
+
+def throughput(exp: ExperimentView) -> Throughput | None:
+    s = exp.samples
+    if s is not None and len(s):
+        rel = s.start - exp.started_at
+        bins = np.arange(np.floor(np.nanmin(rel)), np.ceil(np.nanmax(rel)) + 1.0)
+        if len(bins) < 2:
+            bins = np.array([bins[0], bins[0] + 1.0])
+        out = {}
+        for outcome in ("ok", "error", "dropped"):
+            out[outcome], _ = np.histogram(rel[s.outcome == outcome], bins)
+        return Throughput(bins[:-1], out, "samples.csv")
+    rows = ((exp.journal or {}).get("slis") or {}).get("per_second") or []
+    rows = [r for r in rows if isinstance(r, dict) and isinstance(r.get("t"), (int, float))]
+    if not rows:
+        return None
+    t = np.array([exp.relative(float(r["t"])) for r in rows])
+    req = np.array([_f(r.get("requests"), 0.0) for r in rows])
+    err = np.array([_f(r.get("errors"), 0.0) for r in rows])
+    return Throughput(t, {"ok": req - err, "error": err}, "journal")
+
+
+def marks(exp: ExperimentView) -> Marks:
+    j = exp.journal or {}
+    measured = {m.get("fault_id"): m for m in j.get("measurements") or [] if isinstance(m, dict)}
+    faults, det, rec = [], [], []
+    for f in j.get("faults") or []:
+        if not isinstance(f, dict) or not isinstance(f.get("start"), (int, float)):
+            continue
+        start = exp.relative(float(f["start"]))
+        end = exp.relative(float(f["end"])) if isinstance(f.get("end"), (int, float)) else None
+        if end is None:
+            end = start
+        faults.append((start, end, f"{f.get('kind', '')} {f.get('target', '')}".strip()))
+        m = measured.get(f.get("id"), {})
+        if isinstance(m.get("detection_seconds"), (int, float)):
+            det.append(start + float(m["detection_seconds"]))
+        if isinstance(m.get("recovery_seconds"), (int, float)):
+            rec.append(end + float(m["recovery_seconds"]))
+    return Marks(faults, det, rec)
+
+
+def _series_from_samples(s: Samples, t0: float) -> SliSeries:
+    rel = s.start - t0
+    sec = np.floor(rel).astype(int)
+    keys = np.unique(sec)
+    success, p50, p99 = [], [], []
+    ok = s.outcome == "ok"
+    for k in keys:
+        sel = sec == k
+        success.append(100.0 * ok[sel].mean())
+        lat = s.latency_ms[sel]
+        lat = lat[~np.isnan(lat)]
+        p50.append(np.percentile(lat, 50) if len(lat) else np.nan)
+        p99.append(np.percentile(lat, 99) if len(lat) else np.nan)
+    return SliSeries(keys.astype(float), np.array(success), np.array(p50), np.array(p99), "samples.csv")
+
+
+def _f(v, default: float = np.nan) -> float:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else default
