@@ -1,0 +1,1 @@
+"""Locust user classes for every nineslab service; each module is one service."""

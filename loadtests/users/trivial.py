@@ -1,0 +1,15 @@
+"""A trivial HTTP user: ``GET /`` on ``--host``. For the generator's own tests and benchmarks."""
+from __future__ import annotations
+
+from locust.contrib.fasthttp import FastHttpUser
+
+from loadtests.users.base import NinesUser
+
+
+class TrivialUser(NinesUser, FastHttpUser):
+    operation = "trivial.get"
+    network_timeout = 10.0
+    connection_timeout = 10.0
+
+    def perform(self, intended_ts: float | None) -> None:
+        self.client.get("/", name=self.operation, context=self.context_for(intended_ts))
