@@ -20,6 +20,7 @@ from chaos.proxy.link import Link
 log = logging.getLogger("chaos.proxy")
 
 _LINGER_ZERO = struct.pack("ii", 1, 0)
+WRITE_BUFFER_HIGH = 1 << 20  # pause the source only when this much is unsent: fewer pause/resume turns
 
 
 class Side(asyncio.Protocol):
@@ -39,6 +40,7 @@ class Side(asyncio.Protocol):
     # asyncio protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        transport.set_write_buffer_limits(high=WRITE_BUFFER_HIGH)  # type: ignore[attr-defined]
         sock = transport.get_extra_info("socket")
         if sock is not None:
             try:

@@ -1,0 +1,55 @@
+"""Live probes the engine runs against the lab: HTTP (status in tolerance) and SQL (first
+column of the first row in tolerance). I/O only; judging is chaos.hypothesis.
+
+URLs and targets may name the lab's endpoints: ``{endpoints[router-1]}/readyz``.
+"""
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+
+from chaos.hypothesis import probe_result
+
+
+def run_http(probe: Any, endpoints: dict[str, str]) -> dict:
+    try:
+        url = probe.url.format(endpoints=endpoints)
+    except (KeyError, IndexError) as exc:
+        return probe_result(probe, None, error=f"unknown endpoint {exc}")
+    try:
+        response = httpx.request(probe.method, url, timeout=probe.timeout)
+        return probe_result(probe, response.status_code)
+    except httpx.HTTPError as exc:
+        return probe_result(probe, None, error=f"{type(exc).__name__}: {exc}")
+
+
+def run_sql(probe: Any, endpoints: dict[str, str]) -> dict:
+    dsn = endpoints.get(probe.target)
+    if dsn is None:
+        return probe_result(probe, None, error=f"no endpoint {probe.target!r}")
+    dsn = _with_database(dsn, probe.database)
+    try:
+        value = asyncio.run(_fetchval(dsn, probe.query, probe.timeout))
+        return probe_result(probe, value)
+    except Exception as exc:  # noqa: BLE001 - a failing probe is a result, not a crash
+        return probe_result(probe, None, error=f"{type(exc).__name__}: {exc}")
+
+
+async def _fetchval(dsn: str, query: str, timeout: float) -> Any:
+    import asyncpg
+    conn = await asyncpg.connect(dsn, timeout=timeout)
+    try:
+        return await conn.fetchval(query, timeout=timeout)
+    finally:
+        await conn.close()
+
+
+def _with_database(dsn: str, database: str) -> str:
+    base, _, _ = dsn.rpartition("/")
+    return f"{base}/{database}" if base.count("/") >= 2 else dsn
+
+
+def run_live(probe: Any, endpoints: dict[str, str]) -> dict:
+    return run_http(probe, endpoints) if probe.type == "http" else run_sql(probe, endpoints)
