@@ -71,9 +71,9 @@ def test_an_exception_in_the_engine_rolls_back(tmp_path):
         with pytest.raises(RuntimeError):
             with FaultSession(str(tmp_path), {"process": driver}) as session:
                 session.apply(session.plan(_fault("process.pause", "worker")))
-                assert is_stopped(target.pid)
+                assert _wait(lambda: is_stopped(target.pid))
                 raise RuntimeError("engine bug")
-        assert not is_stopped(target.pid)
+        assert _wait(lambda: not is_stopped(target.pid))
         assert not list(recovery.faults_dir(tmp_path).glob("*.json"))
     finally:
         target.kill()
@@ -111,10 +111,10 @@ def test_a_signal_to_the_engine_rolls_back(tmp_path, sig):
     target = subprocess.Popen(["sleep", "60"])
     try:
         engine = _engine(tmp_path, target.pid)
-        assert is_stopped(target.pid)
+        assert _wait(lambda: is_stopped(target.pid))
         engine.send_signal(sig)
         engine.wait(timeout=20)
-        assert not is_stopped(target.pid)
+        assert _wait(lambda: not is_stopped(target.pid))
         assert not list(recovery.faults_dir(tmp_path).glob("*.json"))
     finally:
         target.kill()
@@ -127,7 +127,7 @@ def test_a_crashed_engine_is_healed_by_the_next_one(tmp_path):
         engine = _engine(tmp_path, target.pid)
         engine.kill()                                   # SIGKILL: no chance to roll back
         engine.wait(timeout=10)
-        assert is_stopped(target.pid)
+        assert _wait(lambda: is_stopped(target.pid))
         records = list(recovery.faults_dir(tmp_path).glob("*.json"))
         assert len(records) == 1
         assert json.loads(records[0].read_text())["kind"] == "process.pause"
@@ -135,7 +135,7 @@ def test_a_crashed_engine_is_healed_by_the_next_one(tmp_path):
         healed = recovery.heal_leftovers(tmp_path, drivers={
             "process": ProcessDriver(state, PidController({"worker": target.pid}))})
         assert healed == ["process.pause worker (f1 of sub)"]
-        assert not is_stopped(target.pid)
+        assert _wait(lambda: not is_stopped(target.pid))
         assert recovery.heal_leftovers(tmp_path) == []
     finally:
         target.kill()
@@ -148,7 +148,7 @@ def test_a_live_engines_faults_are_not_healed(tmp_path):
         engine = _engine(tmp_path, target.pid)
         try:
             assert recovery.heal_leftovers(tmp_path, drivers={}) == []
-            assert is_stopped(target.pid)
+            assert _wait(lambda: is_stopped(target.pid))
         finally:
             engine.send_signal(signal.SIGINT)
             engine.wait(timeout=20)
