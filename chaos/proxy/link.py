@@ -38,9 +38,9 @@ PASS_THROUGH = NoopToxic()
 class Endpoint(Protocol):
     """The socket side a link reads from or writes to (``connection.Side``)."""
 
-    transport: asyncio.Transport | None
     lost: bool
 
+    def write(self, data: bytes | memoryview) -> None: ...
     def set_paused(self, reason: str, paused: bool) -> None: ...
     def close(self) -> None: ...
 
@@ -158,10 +158,9 @@ class Link:
 
     # -- writing (to the destination socket) ----------------------------------
 
-    def _write_dest(self, data: bytes) -> None:
-        transport = self.dest.transport
-        if transport is not None and not self.dest.lost:
-            transport.write(data)
+    def _write_dest(self, data: bytes | memoryview) -> None:
+        if not self.dest.lost:
+            self.dest.write(data)
             self.sent += len(data)
 
     def dest_paused_changed(self, paused: bool) -> None:

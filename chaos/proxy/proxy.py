@@ -9,8 +9,10 @@ Each client triggers one dial to ``upstream``; if it fails the client is closed 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import random
+import socket
 from typing import Any
 
 from chaos.proxy import address
@@ -20,6 +22,9 @@ from chaos.proxy.metrics import Metrics
 from chaos.proxy.toxic_collection import ToxicCollection
 
 log = logging.getLogger("chaos.proxy")
+
+ACCEPT_BATCH = 64             # connections accepted per wake-up of the listener
+ACCEPT_BACKOFF_SECONDS = 0.05  # pause after an accept error (EMFILE), as Go's server does
 
 
 class ProxyAlreadyStarted(Exception):
@@ -39,9 +44,9 @@ class Proxy:
         self.connections: set[Connection] = set()
         self.rng = rng
         self.metrics = metrics
-        self._server: asyncio.AbstractServer | None = None
+        self._listener: socket.socket | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._dials: set[asyncio.Task] = set()
-        self._pending: set[Side] = set()
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "listen": self.listen, "upstream": self.upstream,
@@ -56,9 +61,9 @@ class Proxy:
             sock, bound = address.bind_listener(self.listen)
         except address.AddressError as exc:
             raise internal(str(exc)) from exc
-        loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(self._accept, sock=sock,
-                                                backlog=address.LISTEN_BACKLOG)
+        self._listener = sock
+        self._loop = asyncio.get_running_loop()
+        self._loop.add_reader(sock.fileno(), self._on_acceptable)
         self.listen = bound
         self.enabled = True
         log.info("Started proxy name=%s listen=%s upstream=%s", self.name, self.listen, self.upstream)
@@ -67,18 +72,20 @@ class Proxy:
         if not self.enabled:
             return
         self.enabled = False
-        server, self._server = self._server, None
-        if server is not None:
-            server.close()
+        self._close_listener()
         for task in list(self._dials):
             task.cancel()
-        for side in list(self._pending):
-            side.abort()
         for conn in list(self.connections):
             conn.abort()
-        if server is not None:
-            await server.wait_closed()
+        if self._dials:
+            await asyncio.wait(set(self._dials))
         log.info("Terminated proxy name=%s listen=%s upstream=%s", self.name, self.listen, self.upstream)
+
+    def _close_listener(self) -> None:
+        sock, self._listener = self._listener, None
+        if sock is not None:
+            self._loop.remove_reader(sock.fileno())
+            sock.close()  # closed at once, so the same port can be bound again right away
 
     async def update(self, listen: str, upstream: str, enabled: bool) -> None:
         """Apply a PATCH: a new address restarts the proxy; ``enabled`` starts or stops it."""
@@ -96,47 +103,68 @@ class Proxy:
 
     # -- connections -----------------------------------------------------------
 
-    def _accept(self) -> Side:
-        client = Side()
-        client.on_lost = self._pending_lost
-        client.on_made = self._client_made
-        return client
+    def _on_acceptable(self) -> None:
+        for _ in range(ACCEPT_BATCH):
+            try:
+                client, _ = self._listener.accept()  # type: ignore[union-attr]
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # out of file descriptors: back off instead of spinning
+                log.warning("Error while accepting client name=%s: %s", self.name, exc)
+                listener = self._listener
+                if listener is not None:
+                    self._loop.remove_reader(listener.fileno())
+                    self._loop.call_later(ACCEPT_BACKOFF_SECONDS, self._resume_accepting, listener)
+                return
+            client.setblocking(False)
+            task = self._loop.create_task(self._dial(client))
+            self._dials.add(task)
+            task.add_done_callback(self._dials.discard)
 
-    def _client_made(self, client: Side) -> None:
-        client.on_made = None
-        client.transport.pause_reading()  # nothing is read until upstream answers
-        self._pending.add(client)
-        task = asyncio.get_running_loop().create_task(self._dial(client))
-        self._dials.add(task)
-        task.add_done_callback(self._dials.discard)
+    def _resume_accepting(self, listener) -> None:
+        if self._listener is listener:
+            self._loop.add_reader(listener.fileno(), self._on_acceptable)
 
-    def _pending_lost(self, side: Side) -> None:
-        self._pending.discard(side)
-
-    async def _dial(self, client: Side) -> None:
-        server = Side()
-        loop = asyncio.get_running_loop()
+    async def _connect_upstream(self) -> socket.socket:
+        host, port = address.upstream_host_port(self.upstream)
         try:
-            host, port = address.upstream_host_port(self.upstream)
-            await loop.create_connection(lambda: server, host, port)
+            ip = ipaddress.ip_address(host)
+            targets = [(socket.AF_INET6 if ip.version == 6 else socket.AF_INET, (host, port))]
+        except ValueError:
+            infos = await self._loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            targets = [(family, sockaddr) for family, _, _, _, sockaddr in infos]
+        error: OSError = OSError(f"dial tcp {self.upstream}: no address")
+        for family, sockaddr in targets:
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sock.setblocking(False)
+            try:
+                await self._loop.sock_connect(sock, sockaddr)
+                return sock
+            except OSError as exc:
+                sock.close()
+                error = exc
+            except BaseException:
+                sock.close()
+                raise
+        raise error
+
+    async def _dial(self, client: socket.socket) -> None:
+        try:
+            upstream = await self._connect_upstream()
         except (OSError, address.AddressError) as exc:
             log.warning("Unable to open connection to upstream name=%s upstream=%s: %s",
                         self.name, self.upstream, exc)
-            self._pending.discard(client)
-            client.abort()
+            client.close()
             return
         except asyncio.CancelledError:
-            self._pending.discard(client)
-            client.abort()
-            server.abort()
+            client.close()
             raise
-        self._pending.discard(client)
-        if client.lost or not self.enabled:
-            server.abort()
-            client.abort()
+        if not self.enabled:
+            upstream.close()
+            client.close()
             return
-        conn = Connection(client, server, rng=self.rng, on_done=self._connection_done)
-        client.on_lost = server.on_lost = None
+        conn = Connection(Side(client, self._loop), Side(upstream, self._loop), rng=self.rng,
+                          on_done=self._connection_done)
         self.connections.add(conn)
         if self.toxics.has_type("reset_peer"):
             conn.reset()  # upstream sets SO_LINGER 0 when a reset_peer exists at connect time
@@ -145,9 +173,7 @@ class Proxy:
             if self.metrics is not None:
                 self.metrics.track(self, link)
             link.start(self.toxics.snapshot(link.direction))
-        conn.replay_early()
-        if not conn.done:
-            client.transport.resume_reading()
+        conn.start_reading()
         log.debug("Accepted client name=%s upstream=%s", self.name, self.upstream)
 
     def _connection_done(self, conn: Connection) -> None:

@@ -128,21 +128,18 @@ async def test_channel_get_and_put_are_cancellation_safe():
 
 # -- the link pipeline without sockets ----------------------------------------------------
 
-class FakeTransport:
+class FakeSide:
+    """Stands in for connection.Side: records writes, pauses and the close."""
+
     def __init__(self) -> None:
         self.data = bytearray()
-
-    def write(self, data) -> None:
-        self.data += bytes(data)
-
-
-class FakeSide:
-    def __init__(self) -> None:
-        self.transport = FakeTransport()
         self.lost = False
         self.closed = asyncio.Event()
         self.paused: set[str] = set()
         self.resets = 0
+
+    def write(self, data) -> None:
+        self.data += bytes(data)
 
     def set_paused(self, reason: str, paused: bool) -> None:
         (self.paused.add if paused else self.paused.discard)(reason)
@@ -167,7 +164,7 @@ async def test_fast_path_and_eof():
     link, _, dest = make_link()
     link.start([])
     link.feed(b"abc")
-    assert bytes(dest.transport.data) == b"abc" and link.fast
+    assert bytes(dest.data) == b"abc" and link.fast
     link.feed_eof()
     await asyncio.wait_for(dest.closed.wait(), 1)
 
@@ -201,7 +198,7 @@ async def test_no_byte_lost_while_toxics_churn_on_a_link():
         await link.remove_toxic(w)
     link.feed_eof()
     await asyncio.wait_for(dest.closed.wait(), 10)
-    assert bytes(dest.transport.data) == bytes(expected)
+    assert bytes(dest.data) == bytes(expected)
 
 
 async def test_removing_latency_flushes_the_held_chunk_at_once():
@@ -210,11 +207,11 @@ async def test_removing_latency_flushes_the_held_chunk_at_once():
     link.start([slow])
     link.feed(b"held")
     await asyncio.sleep(0.01)
-    assert dest.transport.data == b""
+    assert dest.data == b""
     await link.remove_toxic(slow)
     for _ in range(10):
         await asyncio.sleep(0)
-    assert bytes(dest.transport.data) == b"held"
+    assert bytes(dest.data) == b"held"
     assert not link.stages
 
 
@@ -225,7 +222,7 @@ async def test_removing_timeout_ends_the_link():
     link.feed(b"dropped")
     await link.remove_toxic(timeout)
     await asyncio.wait_for(dest.closed.wait(), 1)
-    assert dest.transport.data == b""
+    assert dest.data == b""
 
 
 async def test_toxicity_zero_passes_and_update_redraws():
@@ -234,12 +231,12 @@ async def test_toxicity_zero_passes_and_update_redraws():
     link.start([cut])
     link.feed(b"passes")
     await asyncio.sleep(0.01)
-    assert bytes(dest.transport.data) == b"passes"
+    assert bytes(dest.data) == b"passes"
     cut.toxicity = 1.0
     await link.update_toxic(cut)
     link.feed(b"stops")
     await asyncio.wait_for(dest.closed.wait(), 1)
-    assert bytes(dest.transport.data) == b"passes"
+    assert bytes(dest.data) == b"passes"
 
 
 async def test_limit_data_truncates_the_crossing_chunk():
@@ -248,7 +245,7 @@ async def test_limit_data_truncates_the_crossing_chunk():
     link.feed(b"a" * 90)
     link.feed(b"b" * 20)
     await asyncio.wait_for(dest.closed.wait(), 1)
-    assert bytes(dest.transport.data) == b"a" * 90 + b"b" * 10
+    assert bytes(dest.data) == b"a" * 90 + b"b" * 10
 
 
 async def test_head_pauses_the_source_when_the_pipeline_backs_up():
