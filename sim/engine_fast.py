@@ -89,6 +89,8 @@ class FastEngine:
                           for s in topo.slots}
         self.bad, self.cum = tables.arrays()
         self.group_failover = _Sum(topo.model.router.failover, topo.model.router.propagate)
+        self.slot_may_double = {s.index: any(m.burst_probability > 0 for m in topo.modes
+                                             if m.group == s.group) for s in topo.slots}
         self.overlap_charge = {}
         for slot in topo.slots:
             modes = [m for m in topo.modes if m.group == slot.group]
@@ -219,22 +221,23 @@ class FastEngine:
         start = np.concatenate([p[1] for p in parts])
         end = np.concatenate([p[2] for p in parts])
         inst = np.concatenate([p[3] for p in parts])
-        # union of each instance's intervals (an instance down twice is still one instance)
-        owner = year * slot.n + inst
-        order = np.lexsort((start, owner))
-        owner, start, end, year = owner[order], start[order], end[order], year[order]
-        axis_start, axis_end = start + owner * _SEP, end + owner * _SEP
-        run_end = np.maximum.accumulate(axis_end)
-        new = np.ones(len(start), dtype=bool)
-        new[1:] = axis_start[1:] > run_end[:-1]
-        idx = np.flatnonzero(new)
-        u_start = start[idx]
-        u_end = np.maximum.reduceat(end, idx)
-        u_year = year[idx]
-        # depth sweep: at least threshold instances down
-        times = np.concatenate([u_start, u_end]) + np.concatenate([u_year, u_year]) * _SEP
-        delta = np.concatenate([np.ones(len(idx), np.int64), -np.ones(len(idx), np.int64)])
-        order = np.lexsort((delta, times))
+        if len(parts) > 1 or self.slot_may_double[slot_index]:
+            # union of each instance's intervals (an instance down twice is still one instance);
+            # one renewal process per instance never overlaps itself, so this is often skipped
+            owner = year * slot.n + inst
+            order = np.lexsort((start, owner))
+            owner, start, end, year = owner[order], start[order], end[order], year[order]
+            axis_start, axis_end = start + owner * _SEP, end + owner * _SEP
+            run_end = np.maximum.accumulate(axis_end)
+            new = np.ones(len(start), dtype=bool)
+            new[1:] = axis_start[1:] > run_end[:-1]
+            idx = np.flatnonzero(new)
+            start, end, year = start[idx], np.maximum.reduceat(end, idx), year[idx]
+        # depth sweep: at least threshold instances down (ends first, so ties do not count)
+        offset = year * _SEP
+        times = np.concatenate([end + offset, start + offset])
+        delta = np.concatenate([-np.ones(len(start), np.int64), np.ones(len(start), np.int64)])
+        order = np.argsort(times, kind="stable")
         depth = np.cumsum(delta[order])
         times = times[order]
         thr = slot.down_threshold

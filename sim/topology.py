@@ -283,11 +283,16 @@ def _F(bad, cum, t: float) -> float:
 def integrate_vec(bad: np.ndarray, cum: np.ndarray, table: np.ndarray,
                   a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Vectorised :func:`integrate`: ``bad`` (T, 24), ``cum`` (T, 25), ``table`` indexes rows."""
-    return _F_vec(bad, cum, table, b) - _F_vec(bad, cum, table, a)
+    bad_flat, cum_flat = bad.ravel(), cum.ravel()
+    row_bad, row_cum = table * 24, table * 25
+    per_day = cum_flat.take(row_cum + 24)
+    return (_F_vec(bad_flat, cum_flat, row_bad, row_cum, per_day, b)
+            - _F_vec(bad_flat, cum_flat, row_bad, row_cum, per_day, a))
 
 
-def _F_vec(bad, cum, table, t):
-    day = np.floor(t / 24.0)
+def _F_vec(bad_flat, cum_flat, row_bad, row_cum, per_day, t):
+    day = np.floor(t * (1.0 / 24.0))
     rem = t - day * 24.0
-    h = np.minimum(rem.astype(np.int64), 23)
-    return day * cum[table, 24] + cum[table, h] + (rem - h) * bad[table, h]
+    h = rem.astype(np.int64)
+    np.minimum(h, 23, out=h)
+    return day * per_day + cum_flat.take(row_cum + h) + (rem - h) * bad_flat.take(row_bad + h)

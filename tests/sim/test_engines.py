@@ -1,0 +1,61 @@
+"""The two engines agree within statistical error, and a seed fixes every result."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from conftest import simulate
+from sim.model import load_model
+from sim.montecarlo import wilson
+
+
+def _reference_raw(**overrides) -> dict:
+    return load_model(None, overrides=overrides).raw
+
+
+def test_engines_agree_on_the_reference_topology():
+    raw = _reference_raw()
+    fast = simulate(raw, engine="fast", years=40_000, seed=3)
+    slow = simulate(raw, engine="simpy", years=1_200, seed=4)
+    se = math.hypot(fast.downtime.std(ddof=1) / math.sqrt(fast.years),
+                    slow.downtime.std(ddof=1) / math.sqrt(slow.years))
+    assert abs(fast.downtime.mean() - slow.downtime.mean()) < 3 * se
+    # P(D > budget): both estimates inside each other's 3-sigma band
+    p_fast = (fast.downtime > 52.56).mean()
+    p_slow = (slow.downtime > 52.56).mean()
+    sd = math.sqrt(p_fast * (1 - p_fast) * (1 / fast.years + 1 / slow.years))
+    assert abs(p_fast - p_slow) < 3 * sd
+    # attribution of the biggest budget eater agrees too
+    fast_attr = fast.attribution / fast.years
+    slow_attr = slow.attribution / slow.years
+    top = int(np.argmax(fast_attr))
+    assert int(np.argmax(slow_attr)) == top
+
+
+def test_engines_agree_on_burn_rate_pages():
+    raw = _reference_raw()
+    fast = simulate(raw, engine="fast", years=4_000, seed=5)
+    slow = simulate(raw, engine="simpy", years=800, seed=6)
+    pf, ps = fast.pages / fast.burn_years, slow.pages / slow.burn_years
+    assert abs(pf - ps) < 3 * math.sqrt(pf / fast.burn_years + ps / slow.burn_years) + 0.02 * pf
+
+
+def test_same_seed_same_result_and_workers_do_not_matter():
+    raw = _reference_raw()
+    one = simulate(raw, engine="fast", years=6_000, seed=11, chunk_years=1_500)
+    again = simulate(raw, engine="fast", years=6_000, seed=11, chunk_years=1_500)
+    parallel = simulate(raw, engine="fast", years=6_000, seed=11, chunk_years=1_500, workers=2)
+    assert np.array_equal(one.downtime, again.downtime)
+    assert np.array_equal(one.downtime, parallel.downtime)
+    other = simulate(raw, engine="fast", years=6_000, seed=12, chunk_years=1_500)
+    assert not np.array_equal(one.downtime, other.downtime)
+    s1 = simulate(raw, engine="simpy", years=60, seed=11)
+    s2 = simulate(raw, engine="simpy", years=60, seed=11)
+    assert np.array_equal(s1.downtime, s2.downtime)
+
+
+def test_wilson_interval():
+    low, high = wilson(45, 1000)
+    assert low < 0.045 < high
+    assert wilson(0, 100)[0] < 1e-12 and 0.02 < wilson(0, 100)[1] < 0.05   # about 3/N
