@@ -24,11 +24,17 @@ from reports.summary import Summary, summarise
 RESULTS_SCHEMA = "nineslab.report/1"
 
 
-def build_report(run_dir: str | Path, *, previous: str | Path | None = None) -> dict[str, Path]:
+def build_report(run_dir: str | Path, *, previous: str | Path | None = None,
+                 compare_with_siblings: bool = True) -> dict[str, Path]:
+    """Write RUN_DIR/report/ and return {"report.html": path, ..., "plot:<key>": path}.
+
+    ``previous`` names the run to compare with; without it the newest older sibling run
+    under the same parent is used, unless ``compare_with_siblings`` is false.
+    """
     started = time.perf_counter()
     view = load_run(run_dir)
     summary = summarise(view)
-    comparison = _comparison(view.run_dir, summary, previous)
+    comparison = _comparison(view.run_dir, summary, previous, compare_with_siblings)
     plots, gaps = draw_all(view, summary, comparison)
 
     out = view.run_dir / "report"
@@ -68,12 +74,13 @@ def results(sim: dict[str, Any] | None, run: dict[str, Any] | None, summary: Sum
     }
 
 
-def _comparison(run_dir: Path, summary: Summary, previous: str | Path | None) -> Comparison | None:
+def _comparison(run_dir: Path, summary: Summary, previous: str | Path | None,
+                siblings: bool) -> Comparison | None:
     if previous is not None:
         prev_dir = Path(previous)
         prev_view = load_run(prev_dir)       # an explicit --previous that is not a run dir is a usage error
     else:
-        prev_dir = find_previous(run_dir)
+        prev_dir = find_previous(run_dir) if siblings else None
         if prev_dir is None:
             return None
         prev_view = load_run(prev_dir)

@@ -9,10 +9,9 @@ better or worse. Lower is better for every one of them.
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
-from reports.loader import is_run_dir
+from reports.loader import is_run_dir, run_started_at
 from reports.summary import Summary
 
 # Changes smaller than this (relative, or absolute in the figure's unit) count as "same".
@@ -58,12 +57,12 @@ class Comparison:
 
 def find_previous(run_dir: Path) -> Path | None:
     here = run_dir.resolve()
-    mine = _started(here)
+    mine = run_started_at(here)
     candidates = []
     for sib in here.parent.iterdir():
         if sib == here or not is_run_dir(sib):
             continue
-        t = _started(sib)
+        t = run_started_at(sib)
         if t < mine or (t == mine and sib.name < here.name):
             candidates.append((t, sib.name, sib))
     return max(candidates)[2] if candidates else None
@@ -105,17 +104,3 @@ def _direction(before: float | None, now: float | None) -> str:
     if abs(delta) <= max(ABS_TOLERANCE, REL_TOLERANCE * abs(before)):
         return "same"
     return "better" if delta < 0 else "worse"
-
-
-def _started(run_dir: Path) -> float:
-    try:
-        data = json.loads((run_dir / "run.json").read_text())
-        t = data.get("started_at")
-        if isinstance(t, (int, float)):
-            return float(t)
-    except (OSError, ValueError, AttributeError):
-        pass
-    try:
-        return run_dir.stat().st_mtime
-    except OSError:
-        return 0.0

@@ -122,6 +122,25 @@ def is_run_dir(path: Path) -> bool:
                               or (path / "sim" / "result.json").is_file())
 
 
+def run_started_at(path: Path) -> float:
+    """When a run started: run.json's started_at, else the modification time of its records.
+
+    Not the directory's own mtime, which writing the report changes.
+    """
+    try:
+        t = json.loads((path / "run.json").read_text(encoding="utf-8")).get("started_at")
+        if isinstance(t, (int, float)) and not isinstance(t, bool):
+            return float(t)
+    except (OSError, ValueError, AttributeError):
+        pass
+    for record in ("run.json", "experiments", "sim/result.json"):
+        try:
+            return (path / record).stat().st_mtime
+        except OSError:
+            continue
+    return 0.0
+
+
 def load_run(run_dir: str | Path) -> RunView:
     """Read RUN_DIR; raise :class:`UsageError` only when it is not a run directory at all."""
     path = Path(run_dir)

@@ -14,7 +14,8 @@ from reports.loader import ExperimentView, RunView
 
 DEFAULT_BUDGET_MINUTES = 52.56
 
-# Verdicts, worst first; the first that applies is the headline.
+# Verdicts, worst first; the first that applies is the headline. After the data verdicts the
+# order is that of `nines gate` (chaos/gate.py): lab error > deviated > budget at risk.
 DATA_LOST = "DATA LOST"
 INVARIANT_VIOLATED = "INVARIANT VIOLATED"
 BUDGET_AT_RISK = "BUDGET AT RISK"
@@ -116,7 +117,7 @@ class Summary:
 def summarise(view: RunView) -> Summary:
     rows = [_experiment_row(e) for e in view.experiments]
     budget = _budget(view.sim)
-    scores = [r.score for r in rows if r.score is not None]
+    exp_score = _overall_score([e.journal for e in view.experiments if e.journal])
     lost = "yes" if any(r.data_lost == "yes" for r in rows) else (
         "no" if rows and all(r.data_lost == "no" for r in rows) else "unknown")
     missing = [(m.what, m.why) for m in view.all_missing]
@@ -125,7 +126,7 @@ def summarise(view: RunView) -> Summary:
     return Summary(
         run_name=view.name, verdict=verdict, verdict_class=VERDICT_CLASS[verdict], reasons=reasons,
         budget=budget, experiments=rows,
-        experiment_score=sum(scores) / len(scores) if scores else None,
+        experiment_score=exp_score,
         data_lost=lost, missing=missing, run_errors=view.run_errors,
         run_status=str(run.get("status") or ("unknown" if view.run is None else "completed")),
         profile=run.get("profile"), seed=run.get("seed"))
@@ -153,18 +154,43 @@ def _verdict(rows: list[ExperimentRow], budget: Budget | None, lost: str,
         verdict = DATA_LOST
     elif data:
         verdict = INVARIANT_VIOLATED
-    elif at_risk:
-        verdict = BUDGET_AT_RISK
     elif incomplete:
         verdict = INCOMPLETE
     elif deviated:
         verdict = DEVIATED
+    elif at_risk:
+        verdict = BUDGET_AT_RISK
     else:
         verdict = SAFE
     first = {DATA_LOST: data, INVARIANT_VIOLATED: data, BUDGET_AT_RISK: risk,
              INCOMPLETE: incomplete, DEVIATED: deviated, SAFE: []}[verdict]
-    rest = [x for group in (data, risk, incomplete, deviated) if group is not first for x in group]
+    rest = [x for group in (data, incomplete, deviated, risk) if group is not first for x in group]
     return verdict, first + rest
+
+
+def _overall_score(journals: list[dict[str, Any]]) -> float | None:
+    """The gate's overall experiment score (chaos.scoring), so report and gate agree."""
+    if not journals:
+        return None
+    try:
+        from chaos.scoring import overall
+        return _f(overall(journals).get("score"))
+    except Exception:  # noqa: BLE001 — odd journals must not cost the report; fall back to a plain mean
+        scores = [float(j["score"]) for j in journals if _f(j.get("score")) is not None]
+        return sum(scores) / len(scores) if scores else None
+
+
+def _sim_gate(sim: dict[str, Any], budget_minutes: float) -> tuple[bool | None, list[str]]:
+    """The gate the simulation wrote, else the sim gate's own rule at its default threshold."""
+    gate = sim.get("gate")
+    if isinstance(gate, dict) and isinstance(gate.get("passed"), bool):
+        return gate["passed"], [str(r) for r in gate.get("reasons") or []]
+    try:
+        from sim.gate import evaluate
+        passed, reasons = evaluate(sim, budget_minutes=budget_minutes)
+        return bool(passed), [str(r) for r in reasons]
+    except Exception:  # noqa: BLE001 — a result too broken to judge is shown as "unknown"
+        return None, []
 
 
 def _budget(sim: dict[str, Any] | None) -> Budget | None:
@@ -172,15 +198,15 @@ def _budget(sim: dict[str, Any] | None) -> Budget | None:
         return None
     dm = sim.get("downtime_minutes") or {}
     pe = sim.get("p_exceed") or {}
-    gate = sim.get("gate") or {}
+    budget_minutes = _f(sim.get("budget_minutes")) or DEFAULT_BUDGET_MINUTES
+    gate_passed, gate_reasons = _sim_gate(sim, budget_minutes)
     return Budget(
-        budget_minutes=_f(sim.get("budget_minutes")) or DEFAULT_BUDGET_MINUTES,
+        budget_minutes=budget_minutes,
         mean=_f(dm.get("mean")), p50=_f(dm.get("p50")), p95=_f(dm.get("p95")), p99=_f(dm.get("p99")),
         stderr=_f(dm.get("stderr")),
         p_exceed=_f(pe.get("estimate")), p_exceed_low=_f(pe.get("ci_low")),
         p_exceed_high=_f(pe.get("ci_high")), confidence=_f(pe.get("confidence")) or 0.95,
-        gate_passed=gate.get("passed") if isinstance(gate.get("passed"), bool) else None,
-        gate_reasons=[str(r) for r in gate.get("reasons") or []],
+        gate_passed=gate_passed, gate_reasons=gate_reasons,
         years=sim.get("years") if isinstance(sim.get("years"), int) else None,
         engine=sim.get("engine"))
 
@@ -220,7 +246,9 @@ def _experiment_row(exp: ExperimentView) -> ExperimentRow:
         recovery_seconds=max(rec) if rec else None,
         recovery_never=any(f.recovery_seconds is None for f in measured),
         downtime_seconds=downtime, availability_during=_f(during.get("availability")),
-        data_lost=data_lost, data_problems=problems, deviations=_deviations(j.get("hypothesis")),
+        data_lost=data_lost, data_problems=problems,
+        deviations=([str(x) for x in j.get("reasons") or []] if exp.verdict == "deviated" and j.get("reasons")
+                    else _deviations(j.get("hypothesis"))),
         errors=[_text(e) for e in j.get("errors") or []])
 
 
@@ -229,9 +257,13 @@ def _invariants(invariants: Any, have_journal: bool) -> tuple[str, list[str]]:
     if not have_journal or not isinstance(invariants, list) or not invariants:
         return "unknown", []
     lost = False
+    unchecked = False
     problems = []
     for inv in invariants:
         if not isinstance(inv, dict):
+            continue
+        if inv.get("ok") is None:       # skipped: could not be checked, which is not a pass
+            unchecked = True
             continue
         counts = inv.get("counts") or {}
         bad = {k: v for k, v in counts.items() if isinstance(v, (int, float)) and v > 0}
@@ -242,12 +274,16 @@ def _invariants(invariants: Any, have_journal: bool) -> tuple[str, list[str]]:
             examples = [str(_example_id(e)) for e in (inv.get("examples") or [])[:5]]
             eg = f" (e.g. {', '.join(examples)})" if examples else ""
             problems.append(f"{inv.get('name', 'invariant')}: {what}{eg}")
-    return ("yes" if lost else "no"), problems
+    return ("yes" if lost else "unknown" if unchecked and not problems else "no"), problems
 
 
 def _example_id(example: Any) -> Any:
     if isinstance(example, dict):
-        return example.get("id", example)
+        for key in ("id", "ids", "key"):
+            if example.get(key) is not None:
+                v = example[key]
+                return "/".join(map(str, v)) if isinstance(v, list) else v
+        return example.get("anomaly", "?")
     return example
 
 
@@ -264,11 +300,13 @@ def _deviations(hypothesis: Any) -> list[str]:
     for phase, h in phases:
         if not isinstance(h, dict) or h.get("met", True):
             continue
-        failed = [p for p in h.get("probes") or [] if isinstance(p, dict) and not p.get("ok", p.get("met", True))]
+        failed = [p for p in h.get("probes") or [] if isinstance(p, dict) and not p.get("met", p.get("ok", True))]
         if failed:
             for p in failed:
-                detail = p.get("detail") or _probe_values(p)
-                out.append(f"steady state not met {phase}: {p.get('name', 'probe')}{' — ' + detail if detail else ''}")
+                detail = p.get("error") or p.get("detail") or _probe_values(p)
+                at = f" at t={h['t']:g} s" if isinstance(h.get("t"), (int, float)) else ""
+                out.append(f"steady state not met {phase}{at}: {p.get('name', 'probe')}"
+                           f"{' — ' + str(detail) if detail else ''}")
         else:
             out.append(f"steady state not met {phase}")
     return out
@@ -276,7 +314,7 @@ def _deviations(hypothesis: Any) -> list[str]:
 
 def _probe_values(p: dict[str, Any]) -> str:
     if "value" in p and "tolerance" in p:
-        return f"{p['value']} outside {p['tolerance']}"
+        return f"{p['value']!r}, wanted {p['tolerance']}"
     if "value" in p:
         return f"value {p['value']}"
     return ""

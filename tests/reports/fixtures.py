@@ -26,7 +26,7 @@ EXPERIMENTS = {
 
 def write_run(run_dir: Path, *, seed: int = 1, experiments: list[str] | None = None,
               sim: bool = True, scale: float = 1.0, lose_data: bool = False,
-              duration: float = 90.0, rate: float = 40.0) -> Path:
+              duration: float = 90.0, rate: float = 40.0, t0: float = T0) -> Path:
     """Write a complete run directory; ``scale`` multiplies every measured time (for comparisons)."""
     rng = np.random.default_rng(seed)
     names = experiments or list(EXPERIMENTS)
@@ -34,10 +34,10 @@ def write_run(run_dir: Path, *, seed: int = 1, experiments: list[str] | None = N
     _dump(run_dir / "run.json", {
         "schema": "nineslab.run/1", "profile": "quick", "seed": seed,
         "versions": {"nineslab": "0.1.0", "python": "3.11.7"},
-        "started_at": T0, "ended_at": T0 + 600, "experiments": names,
+        "started_at": t0, "ended_at": t0 + 600, "experiments": names,
         "status": "completed", "errors": []})
     for i, name in enumerate(names):
-        _write_experiment(run_dir / "experiments" / name, name, rng, start=T0 + i * (duration + 10),
+        _write_experiment(run_dir / "experiments" / name, name, rng, start=t0 + i * (duration + 10),
                           duration=duration, rate=rate, scale=scale,
                           lose_data=lose_data and i == 0)
     if sim:
@@ -169,18 +169,20 @@ def _write_experiment(exp_dir: Path, name: str, rng: np.random.Generator, *, sta
         "downtime_seconds": downtime, "budget_minutes_burned": downtime / 60,
         "hypothesis": {"before": {"met": True, "probes": []}, "during": [],
                        "after": {"met": not failed, "probes": [] if not failed else
-                                 [{"name": "availability >= 99.9%", "ok": False, "value": 0.62,
+                                 [{"name": "availability", "type": "sli", "met": False, "value": 0.62,
                                    "tolerance": ">= 0.999"}]}},
         "invariants": [] if failed else [
             {"name": "chat.no_loss", "ok": not lose_data,
              "counts": {"lost": 3 if lose_data else 0, "duplicated": 0, "out_of_order": 0, "phantom": 0},
-             "examples": [{"id": "m-1017"}, {"id": "m-1042"}, {"id": "m-1101"}] if lose_data else []},
+             "examples": [{"anomaly": "lost", "id": m, "conv": "c1"} for m in ("m-1017", "m-1042", "m-1101")]
+             if lose_data else [], "info": {}},
             {"name": "analytics.exactly_once", "ok": True, "counts": {"lost": 0, "duplicated": 0},
              "examples": []}],
         "verdict": "error" if failed else ("invariant_violated" if lose_data else "passed"),
         "score": None if failed else (0.0 if lose_data else 100.0 - downtime),
-        "errors": [{"message": "fault f1 could not be rolled back: nats-ap-south did not answer SIGCONT",
-                    "at": start + fail_at}] if failed else [],
+        "reasons": ["the run failed"] if failed else
+                   (["invariant chat.no_loss violated: lost 3"] if lose_data else []),
+        "errors": ["fault f1 could not be rolled back: nats-ap-south did not answer SIGCONT"] if failed else [],
     }
     _dump(exp_dir / "journal.json", journal)
     with (exp_dir / "ledger.jsonl").open("w") as fh:
