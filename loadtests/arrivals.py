@@ -139,14 +139,21 @@ def intended_offsets(shape: RateShape, duration: float, rng: random.Random) -> I
             yield n / shape.base
             n += 1
     else:
-        t = 0.0
-        while t < duration:
-            rate = shape.rate(t)
-            if rate <= 0:
-                t += 0.001
-                continue
-            yield t
-            t += 1.0 / rate
+        # even spacing of a time-varying rate: arrival k falls where the cumulative count
+        # reaches k, walked on an integer 1 ms grid so nothing drifts over a long run
+        dt = 0.001
+        k, count = 0, 0.0
+        for i in range(int(round(duration / dt))):
+            t = i * dt
+            rate = shape.rate(t + dt / 2)
+            after = count + rate * dt
+            while k <= after + 1e-9:
+                x = t + ((k - count) / rate if rate > 0 else 0.0)
+                if x >= duration - 1e-9:
+                    return
+                yield round(max(t, x), 9)
+                k += 1
+            count = after
 
 
 def partition(offsets: Iterator[float], index: int, count: int) -> Iterator[float]:

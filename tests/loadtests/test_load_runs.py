@@ -1,0 +1,130 @@
+"""Real Locust runs against a tiny server on 127.0.0.1: counts, coordinated omission, scale-out, stop."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from loadtests.runner import RunConfig, run
+from loadtests.scenarios import get_scenario
+
+from conftest import trivial_server
+
+pytestmark = pytest.mark.slow
+
+
+def rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_short_open_run_is_consistent_with_locusts_own_counts(tmp_path, trivial_url):
+    cfg = RunConfig(scenario=get_scenario("trivial"), rate=200, duration=3, out=tmp_path / "run",
+                    host=trivial_url, concurrency=10)
+    doc = run(cfg)
+    assert doc["status"] == "completed" and doc["valid"], doc["generator"]
+    c = doc["counts"]
+    assert c == {"intended": 600, "ok": 600, "error": 0, "dropped": 0, "interrupted": 0}
+    assert doc["locust"] == {"requests": 600, "failures": 0} and doc["consistent"]
+    samples = rows(tmp_path / "run" / "samples.csv")
+    assert len(samples) == 600 and {s["outcome"] for s in samples} == {"ok"}
+    intended = [float(s["intended_ts"]) for s in samples]
+    assert intended == sorted(intended)
+    assert max(intended) - min(intended) == pytest.approx(599 / 200, abs=1e-3)   # the schedule, exactly
+    for s in samples[:50]:
+        assert float(s["start_ts"]) >= float(s["intended_ts"]) - 0.002
+        assert float(s["latency_ms"]) >= float(s["service_ms"]) - 0.01
+    assert doc["rps"] == pytest.approx(200, rel=0.01) and 0 < doc["p99_ms"] < 1000
+    for name in ("locust_stats.csv", "locust.html", "ledger.jsonl", "histograms.json", "load.json"):
+        assert (tmp_path / "run" / name).exists(), name
+
+
+def test_a_server_stall_shows_in_the_corrected_p99_and_not_the_raw_one(tmp_path):
+    stall = 1.0
+    # one user = one connection, like wrk2 with -c1: while it waits out the stall, the
+    # arrivals behind it queue; their latency counts from when they should have started
+    with trivial_server(stall_after=200, stall_seconds=stall) as (url, _):
+        doc = run(RunConfig(scenario=get_scenario("trivial"), rate=100, duration=6, out=tmp_path / "co",
+                            host=url, concurrency=1))
+    lat = doc["latency_ms"]
+    assert doc["counts"]["ok"] == 600 and doc["counts"]["dropped"] == 0
+    assert lat["corrected"]["p99_ms"] >= 0.8 * stall * 1000, lat
+    assert lat["raw"]["p99_ms"] < 0.2 * stall * 1000, lat
+    assert lat["raw"]["max_ms"] >= 0.9 * stall * 1000                 # the one request that saw it
+    assert lat["raw_backfilled"]["p99_ms"] >= 0.5 * stall * 1000       # HdrHistogram's own correction agrees
+    assert doc["valid"]
+
+
+def test_master_and_workers_merge_histograms_and_split_the_schedule(tmp_path, trivial_url):
+    doc = run(RunConfig(scenario=get_scenario("trivial"), rate=200, duration=3, out=tmp_path / "dist",
+                        host=trivial_url, workers=2, concurrency=10))
+    assert doc["status"] == "completed" and doc["counts"]["ok"] == 600 and doc["counts"]["dropped"] == 0
+    parts = sorted((tmp_path / "dist" / "parts").glob("worker-*.json"))
+    assert [json.loads(p.read_text())["counts"]["ok"] for p in parts] == [300, 300]
+    assert doc["latency_ms"]["corrected"]["count"] == 600
+    assert doc["locust"]["requests"] == 600 and doc["consistent"]
+    intended = [float(s["intended_ts"]) for s in rows(tmp_path / "dist" / "samples.csv")]
+    assert intended == sorted(intended) and len(intended) == 600
+
+
+def test_sigterm_stops_locust_and_still_flushes_samples(tmp_path, trivial_url):
+    out = tmp_path / "term"
+    proc = subprocess.Popen([sys.executable, "-m", "lab.cli", "load", "run", "--scenario", "trivial",
+                             "--rate", "100", "--duration", "60", "--host", trivial_url, "--out", str(out)],
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:       # wait until requests are flowing
+            p = out / "parts" / "progress-0.json"
+            if p.exists() and json.loads(p.read_text() or "{}").get("ok", 0) > 50:
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail("no progress within 30 s")
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=40)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err
+    doc = json.loads((out / "load.json").read_text())
+    assert doc["status"] == "interrupted" and doc["counts"]["ok"] > 50
+    assert len(rows(out / "samples.csv")) == doc["sample_rows"] >= doc["counts"]["ok"]
+    assert "Traceback" not in err
+    import psutil
+
+    left = [p for p in psutil.process_iter(["cmdline"]) if str(out) in " ".join(p.info["cmdline"] or [])]
+    assert not left, "Locust processes left running"
+
+
+def test_the_cli_side_never_imports_locust_or_gevent():
+    code = ("import sys, lab.commands.load, loadtests.runner, loadtests.capacity, loadtests.summary;"
+            "bad = [m for m in ('locust', 'gevent') if m in sys.modules]; assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--scenario", "chatt", "--rate", "1", "--duration", "1"], "did you mean 'chat'"),
+    (["--scenario", "trivial", "--rate", "1", "--users", "2", "--duration", "1", "--host", "http://127.0.0.1:1"],
+     "exactly one of --rate"),
+    (["--scenario", "trivial", "--rate", "5", "--duration", "1"], "needs --host"),
+    (["--scenario", "trivial", "--rate", "5", "--duration", "1", "--host", "http://10.1.2.3:80"],
+     "not on 127.0.0.1"),
+    (["--scenario", "trivial", "--rate", "5", "--duration", "1", "--host", "http://127.0.0.1:1",
+      "--shape", "square"], "unknown arrival shape 'square'"),
+    (["--scenario", "chat", "--rate", "5", "--duration", "1", "--state-dir", "/nonexistent/nines"],
+     "no lab state in /nonexistent/nines"),
+])
+def test_bad_input_gets_one_clear_sentence(args, message, tmp_path):
+    r = subprocess.run([sys.executable, "-m", "lab.cli", "load", "run", *args, "--out", str(tmp_path / "x")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and message in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
