@@ -203,6 +203,7 @@ class Topology:
 
     spec: TopologyFile
     path: str
+    text: str = ""                  # the YAML, to point errors found on expansion at their line
 
     @property
     def profiles(self) -> list[str]:
@@ -284,7 +285,7 @@ class Topology:
         return Dependency(key=key, targets=tuple(names), database=dep.database, many=many)
 
     def _error(self, loc: tuple, message: str) -> ConfigError:
-        return ConfigError(message, path=self.path, line=_line_of(self.path, loc), key=".".join(map(str, loc)))
+        return ConfigError(message, path=self.path, line=_line_in(self.text, loc), key=".".join(map(str, loc)))
 
 
 def _fill(template: str, region: str | None, n: int | None = None) -> str:
@@ -336,7 +337,7 @@ def parse_topology(text: str, path: str = "<topology>") -> Topology:
             message = _friendly(first)
         key = ".".join(map(str, loc)) or None
         raise ConfigError(message, path=path, line=_line_in(text, loc), key=key) from exc
-    topology = Topology(spec=spec, path=path)
+    topology = Topology(spec=spec, path=path, text=text)
     for profile in spec.profiles:    # expansion checks cross references (deps name real parts)
         topology.plan(profile)
     return topology
@@ -357,13 +358,6 @@ def _friendly(error: dict) -> str:
     if msg.startswith("Value error, "):
         return msg[len("Value error, "):]
     return msg[0].lower() + msg[1:] if msg else kind
-
-
-def _line_of(path: str, loc: tuple) -> int | None:
-    try:
-        return _line_in(Path(path).read_text(), loc)
-    except OSError:
-        return None
 
 
 def _line_in(text: str, loc: tuple) -> int | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 from pathlib import Path
 
 import click
@@ -115,7 +116,7 @@ def status(as_json: bool, state_dir: Path | None) -> int:
             mark = "[green]yes[/green]" if row["healthy"] else "[red]no[/red]"
             table.add_row(row["name"], row["role"], row["region"] or "-", str(row["pid"] or "-"), ports,
                           row["status"], mark)
-        Console().print(table)
+        Console(width=None if sys.stdout.isatty() else 120).print(table)
     return ExitCode.OK if all_healthy else ExitCode.LAB_ERROR
 
 

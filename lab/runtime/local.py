@@ -439,6 +439,10 @@ class _Launch:
                     thread.join(0.1)     # a timed join lets Ctrl-C reach this thread
             if self.errors:
                 raise self.errors[0]
+            order = [p.name for p in self.plan.processes]
+            with self.lock:   # the file lists processes in plan order, not in the order they became ready
+                self.state.processes = dict(sorted(self.state.processes.items(), key=lambda kv: order.index(kv[0])))
+                save_state(self.state)
         except BaseException as exc:
             self.abort.set()
             with interrupts_deferred():
