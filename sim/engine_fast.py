@@ -111,47 +111,45 @@ class FastEngine:
 
         for mode, rows in zip(topo.modes, self.mode_rows):
             group = topo.model.groups[mode.group]
-            n, S = group.n, len(mode.slots)
-            slots = np.asarray(mode.slots)
+            n = group.n
             redundant = group.n - group.k >= 1
             attr_self = self.name_index[mode.name]
             attr_group = self.name_index[mode.charge_group_loss_to]
-            rng = {p: streams.stream(self.seed, chunk, mode.name, p) for p in
-                   (streams.ARRIVALS, streams.DURATIONS, streams.DETECTION, streams.FAILOVER,
-                    streams.RECOVERY, streams.BURSTS, streams.CCF)}
-            if mode.rate > 0:
-                year, t, slot_l, inst, dur, td, tf = self._renewal_failures(mode, rng, years, S, n)
-                if mode.burst_probability > 0 and redundant:
-                    year, t, slot_l, inst, dur, td, tf = self._bursts(
-                        mode, rng, year, t, slot_l, inst, dur, td, tf, n)
-                failures[attr_self] += len(t)
-                if redundant:
-                    p1 = np.minimum(td, dur)
-                    tab1 = rows["partial"][slot_l] if group.partial else np.zeros_like(slot_l)
-                    tab2 = rows["capacity"][slot_l] if group.capacity else np.zeros_like(slot_l)
-                    add(year, t, p1, dur - p1, tab1, tab2, attr_self)
-                    for local, slot in enumerate(mode.slots):
-                        sel = slot_l == local
-                        inst_events.setdefault(slot, []).append(
-                            (year[sel], t[sel], np.minimum(t[sel] + dur[sel], YEAR), inst[sel]))
-                else:
-                    self._group_episodes(add, group, rows, year, t, slot_l, dur, td, tf, attr_group)
-            if mode.ccf_rate > 0:
-                cnt = rng[streams.CCF].poisson(mode.ccf_rate * YEAR, years * S)
-                owner = np.repeat(np.arange(years * S), cnt)
-                year, slot_l = owner // S, owner % S
-                t = rng[streams.CCF].random(len(owner)) * YEAR
-                if mode.ccf_restore == "whole":
-                    dur = (mode.duration.sample(rng[streams.CCF], len(owner))
-                           + mode.recovery.sample(rng[streams.CCF], len(owner)))
-                else:
-                    each = (mode.duration.sample(rng[streams.CCF], len(owner) * n)
-                            + mode.recovery.sample(rng[streams.CCF], len(owner) * n)).reshape(-1, n)
-                    dur = np.sort(each, axis=1)[:, group.k - 1]
-                td = mode.detection.sample(rng[streams.CCF], len(owner))
-                tf = mode.failover.sample(rng[streams.CCF], len(owner))
-                failures[attr_self] += len(owner)
-                self._group_episodes(add, group, rows, year, t, slot_l, dur, td, tf, attr_group)
+            for local, slot in enumerate(mode.slots):
+                # one stream per (mode, location): what-ifs on other regions keep these draws
+                source = f"{mode.name}@{topo.slot_location(slot)}"
+                rng = {p: streams.stream(self.seed, chunk, source, p) for p in
+                       (streams.ARRIVALS, streams.DURATIONS, streams.DETECTION, streams.FAILOVER,
+                        streams.RECOVERY, streams.BURSTS, streams.CCF)}
+                row = {kind: np.asarray(ids[local]) for kind, ids in rows.items()}
+                if mode.rate > 0:
+                    year, t, inst, dur, td, tf = self._renewal_failures(mode, rng, years, n)
+                    if mode.burst_probability > 0 and redundant:
+                        year, t, inst, dur, td, tf = self._bursts(mode, rng, year, t, inst, dur, td, tf, n)
+                    failures[attr_self] += len(t)
+                    if redundant:
+                        p1 = np.minimum(td, dur)
+                        zero = np.zeros(len(t), np.int64)
+                        tab1 = zero + row["partial"] if group.partial else zero
+                        tab2 = zero + row["capacity"] if group.capacity else zero
+                        add(year, t, p1, dur - p1, tab1, tab2, attr_self)
+                        inst_events.setdefault(slot, []).append((year, t, np.minimum(t + dur, YEAR), inst))
+                    else:
+                        self._group_episodes(add, group, row, year, t, dur, td, tf, attr_group)
+                if mode.ccf_rate > 0:
+                    r = rng[streams.CCF]
+                    year = np.repeat(np.arange(years), r.poisson(mode.ccf_rate * YEAR, years))
+                    m = len(year)
+                    t = r.random(m) * YEAR
+                    if mode.ccf_restore == "whole":
+                        dur = mode.duration.sample(r, m) + mode.recovery.sample(r, m)
+                    else:
+                        each = (mode.duration.sample(r, m * n) + mode.recovery.sample(r, m * n)).reshape(-1, n)
+                        dur = np.sort(each, axis=1)[:, group.k - 1]
+                    td = mode.detection.sample(r, m)
+                    tf = mode.failover.sample(r, m)
+                    failures[attr_self] += m
+                    self._group_episodes(add, group, row, year, t, dur, td, tf, attr_group)
 
         for slot_index, parts in inst_events.items():
             self._overlap_episodes(add, chunk, slot_index, parts)
@@ -163,9 +161,9 @@ class FastEngine:
         return self._totals(years, cat, failures)
 
     # ------------------------------------------------------------------------------------------
-    def _renewal_failures(self, mode, rng, years, S, n):
-        """Failure times of every (year, slot, instance): exact alternating renewal."""
-        owners = years * S * n
+    def _renewal_failures(self, mode, rng, years, n):
+        """Failure times of every (year, instance) of one slot: exact alternating renewal."""
+        owners = years * n
         cnt = rng[streams.ARRIVALS].poisson(mode.rate * YEAR, owners)
         seg = cnt + 1
         ends = np.cumsum(seg)
@@ -186,31 +184,32 @@ class FastEngine:
         tf = mode.failover.sample(rng[streams.FAILOVER], m)
         keep = t < YEAR
         owner = owner[keep]
-        return (owner // (S * n), t[keep], (owner // n) % S, owner % n, dur[keep], td[keep], tf[keep])
+        return owner // n, t[keep], owner % n, dur[keep], td[keep], tf[keep]
 
-    def _bursts(self, mode, rng, year, t, slot_l, inst, dur, td, tf, n):
+    def _bursts(self, mode, rng, year, t, inst, dur, td, tf, n):
         """Ford-style bursts: a failure drags ``extra`` siblings down within the window."""
         r = rng[streams.BURSTS]
         hit = np.flatnonzero(r.random(len(t)) < mode.burst_probability)
-        parts = [(year, t, slot_l, inst, dur, td, tf)]
+        parts = [(year, t, inst, dur, td, tf)]
         for j in range(1, min(mode.burst_extra, n - 1) + 1):
             k = len(hit)
             tj = t[hit] + r.random(k) * mode.burst_window
             dj = mode.duration.sample(r, k) + mode.recovery.sample(r, k)
-            parts.append((year[hit], tj, slot_l[hit], (inst[hit] + j) % n, dj,
+            parts.append((year[hit], tj, (inst[hit] + j) % n, dj,
                           mode.detection.sample(r, k), mode.failover.sample(r, k)))
         cat = [np.concatenate(p) for p in zip(*parts)]
         keep = cat[1] < YEAR
         return tuple(a[keep] for a in cat)
 
     @staticmethod
-    def _group_episodes(add, group, rows, year, t, slot_l, dur, td, tf, attr):
+    def _group_episodes(add, group, row, year, t, dur, td, tf, attr):
+        zero = np.zeros(len(t), np.int64)
         if group.failover:
             p1 = np.minimum(td + tf, dur)
-            add(year, t, p1, dur - p1, rows["failing"][slot_l], rows["failed_over"][slot_l], attr)
+            add(year, t, p1, dur - p1, zero + row["failing"], zero + row["failed_over"], attr)
         else:
             p1 = np.minimum(td, dur)
-            add(year, t, p1, dur - p1, rows["group_u"][slot_l], rows["group_d"][slot_l], attr)
+            add(year, t, p1, dur - p1, zero + row["group_u"], zero + row["group_d"], attr)
 
     def _overlap_episodes(self, add, chunk, slot_index, parts):
         """Times when at least n-k+1 distinct instances of a slot are down, swept exactly."""
@@ -250,7 +249,8 @@ class FastEngine:
         t = ups - y * _SEP
         dur = downs - ups
         m = len(ups)
-        rng = streams.stream(self.seed, chunk, f"slot:{slot.group}:{slot.loc}", streams.DETECTION)
+        rng = streams.stream(self.seed, chunk, f"quorum:{slot.group}@{self.topo.slot_location(slot_index)}",
+                             streams.DETECTION)
         td = slot.detection.sample(rng, m)
         rows = self.slot_rows[slot_index]
         attr = self.overlap_charge[slot_index]

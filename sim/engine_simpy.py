@@ -61,8 +61,11 @@ class _Exp:
 
 
 class _ModeDraws:
-    def __init__(self, mode, seed: int, chunk: int) -> None:
-        rng = lambda purpose: streams.stream(seed, chunk, mode.name, purpose)  # noqa: E731
+    """The random draws of one failure mode at one location (its own streams)."""
+
+    def __init__(self, mode, seed: int, chunk: int, location: str) -> None:
+        source = f"{mode.name}@{location}"
+        rng = lambda purpose: streams.stream(seed, chunk, source, purpose)  # noqa: E731
         self.up = _Exp(1.0 / mode.rate, rng(streams.ARRIVALS)) if mode.rate > 0 else None
         self.gaps = _Draws(mode.gaps, rng(streams.GAPS)) if mode.gaps is not None else None
         self.duration = _Draws(mode.duration, rng(streams.DURATIONS))
@@ -298,10 +301,12 @@ class SimpyEngine:
 
     def run_chunk(self, chunk: int, years: int) -> ChunkTotals:
         topo = self.topo
-        draws = [_ModeDraws(m, self.seed, chunk) for m in topo.modes]
+        draws = [{s: _ModeDraws(m, self.seed, chunk, topo.slot_location(s)) for s in m.slots}
+                 for m in topo.modes]
         self.slot_detection = {
-            s.index: _Draws(s.detection, streams.stream(self.seed, chunk, f"slot:{s.group}:{s.loc}",
-                                                        streams.DETECTION)) for s in topo.slots}
+            s.index: _Draws(s.detection, streams.stream(
+                self.seed, chunk, f"quorum:{s.group}@{topo.slot_location(s.index)}", streams.DETECTION))
+            for s in topo.slots}
         router = topo.model.router
         self.group_failover = _Draws(_Sum(router.failover, router.propagate),
                                      streams.stream(self.seed, chunk, "router", streams.FAILOVER))
@@ -342,10 +347,11 @@ class SimpyEngine:
         env = simpy.Environment()
         year = _Year(self, env, record)
         topo = self.topo
-        for mode, d in zip(topo.modes, draws):
+        for mode, by_slot in zip(topo.modes, draws):
             group = topo.model.groups[mode.group]
             if mode.rate > 0:
                 for s in mode.slots:
+                    d = by_slot[s]
                     for inst in range(group.n):
                         first = d.next_up()
                         if first < YEAR:
@@ -353,6 +359,7 @@ class SimpyEngine:
                                 self._fail_cb(year, mode, d, s, inst, failures))
             if mode.ccf_rate > 0:
                 for s in mode.slots:
+                    d = by_slot[s]
                     first = d.ccf()
                     if first < YEAR:
                         env.timeout(first).callbacks.append(self._ccf_cb(year, mode, d, s, failures))

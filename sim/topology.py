@@ -123,6 +123,10 @@ class Topology:
         self.U, self.D, self.G, self.SH, self.R = 0, S, 2 * S, 3 * S, 4 * S
         self._weights: dict[tuple, float] = {}
 
+    def slot_location(self, slot_index: int) -> str:
+        loc = self.slots[slot_index].loc
+        return self.region_names[loc] if loc >= 0 else "global"
+
     # -- compilation ---------------------------------------------------------------------------
     def _resolve(self, detection) -> Distribution:
         if detection is None or detection == "none":
