@@ -132,7 +132,7 @@ class LoadProfile(_Model):
     scenario: str = "chat"
     rate: float = Field(default=20.0, gt=0)              # arrivals per second (open model)
     duration: float = Field(default=60.0, gt=0)          # seconds
-    ramp_up: float = Field(default=0.0, ge=0)
+    warmup: float = Field(default=2.0, ge=0)             # seconds left out of the "before" window
     args: list[str] = Field(default_factory=list)        # extra flags for ``nines load run``
 
 
@@ -255,6 +255,13 @@ class Experiment(_Model):
             if fault.end > self.load.duration:
                 raise ValueError(f"faults.{i}: ends at {fault.end:g} s, after the load ends "
                                  f"({self.load.duration:g} s); lengthen load.duration")
+        if self.faults:
+            after = self.load.duration - self.last_fault_end - self.slo.settle_seconds
+            if after < 1.0:
+                raise ValueError(f"load.duration: {self.load.duration:g} s leaves no 'after' window: the last "
+                                 f"fault ends at {self.last_fault_end:g} s and slo.settle_seconds is "
+                                 f"{self.slo.settle_seconds:g} s; lengthen load.duration to at least "
+                                 f"{self.last_fault_end + self.slo.settle_seconds + 1:g}")
         ids = [f.id for f in self.faults]
         dup = {i for i in ids if ids.count(i) > 1}
         if dup:
@@ -297,9 +304,10 @@ def _translate(exc: ValidationError, path: str, lines: LineMap, model: type[Base
         choices = re.findall(r"'([^']+)'", expected)
         msg = f"{err['input']!r} is not allowed, expected one of {expected}{_suggest(str(err['input']), choices)}"
     # "faults.0: ends at ..." from a model validator: point at that item
-    m = re.match(r"^(faults)\.(\d+): ", msg)
+    m = re.match(r"^(faults)\.(\d+): ", msg) or re.match(r"^(load)\.(duration): ", msg)
     if m:
-        data_loc = data_loc + (m.group(1), int(m.group(2)))
+        second = int(m.group(2)) if m.group(2).isdigit() else m.group(2)
+        data_loc = data_loc + (m.group(1), second)
         key = ".".join(str(p) for p in data_loc)
         msg = msg[m.end():]
     return ConfigError(msg, path=path, line=lines.line_of(data_loc), key=key)

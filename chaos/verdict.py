@@ -37,6 +37,9 @@ def decide(*, status: str, hypothesis: dict, faults: list[Any], measurements: li
     reasons: list[str] = []
     if status in ("failed", "interrupted"):
         return "error", [f"the run {status}"]
+    unreadable = [i for i in invariants if i.get("ok") is None and (i.get("info") or {}).get("error")]
+    if unreadable:
+        return "error", [f"invariant {i['name']} could not be checked: {i['info']['error']}" for i in unreadable]
     bad_inv = [i for i in invariants if i.get("ok") is False]
     if bad_inv:
         for i in bad_inv:

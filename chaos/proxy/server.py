@@ -135,8 +135,24 @@ def configure_logging() -> None:
     logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
 
 
+def raise_open_file_limit() -> None:
+    """Lift the soft limit on open files to the hard one, as the Go runtime does at start:
+    every proxied connection holds two sockets and, on the fast path, two splice pipes."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard == resource.RLIM_INFINITY:
+            hard = 1 << 20
+        if soft < hard:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ImportError, ValueError, OSError) as exc:
+        log.warning("could not raise the open file limit: %s", exc)
+
+
 def run(config: ServerConfig) -> None:
     """Serve on uvloop when available; returns after a clean shutdown."""
+    raise_open_file_limit()
     if config.config_file is not None and not config.config_file.is_file():
         raise UsageError(f"proxy config file {config.config_file} does not exist; "
                          "pass a JSON file with a list of proxies")
