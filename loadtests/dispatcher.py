@@ -54,7 +54,7 @@ class Dispatcher:
     offsets: Iterator[float]
     t0: float                       # unix time of offset 0
     max_lateness: float = 5.0       # seconds; beyond that an arrival is dropped
-    late_threshold: float = 0.010   # seconds of wake lag that count as a late arrival
+    late_threshold: float = 0.020   # seconds of wake lag that count as a late arrival
     stats: DispatchStats = field(default_factory=DispatchStats)
     _index: int = 0
     _exhausted: bool = False

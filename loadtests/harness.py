@@ -94,6 +94,8 @@ class Generator:
         self.default_operation = "arrival"
         self.started_at = time.time()
         self.finished = False
+        self._over = False
+        self.by_operation: dict[str, dict[str, int]] = {}
         self._ticker = gevent.spawn(self._tick)
 
     # --- open model ------------------------------------------------------------
@@ -118,16 +120,19 @@ class Generator:
 
     def release(self) -> None:
         self.outstanding -= 1
-        if self.dispatcher is not None and self.dispatcher.exhausted and self.outstanding <= 0 and not self.finished:
+        if self.dispatcher is not None and self.dispatcher.exhausted and self.outstanding <= 0 \
+                and not self.finished and not self._over:
+            self._over = True
             gevent.spawn(self._schedule_over)
 
     def _schedule_over(self) -> None:
-        self.finish()
+        # Quit only: the parts are written on test_stop, after the users stopped, so that no
+        # late event (a delivery) reaches Locust's counts without reaching the samples.
         runner = self.env.runner
         if isinstance(runner, WorkerRunner):
             runner.send_message("nines_done", {"index": self.index})
         elif runner is not None:
-            gevent.sleep(1.1)     # one more tick of Locust's CSV writer, so its snapshot is final
+            gevent.sleep(1.1)     # late deliveries land, and Locust's CSV writer ticks once more
             runner.quit()
 
     # --- recording -------------------------------------------------------------
@@ -138,13 +143,21 @@ class Generator:
         service = (end_ts - start_ts) * 1000.0 if service_ms is None else service_ms
         outcome = "ok" if ok else "error"
         self.counts[outcome] += 1
+        self._count_op(operation, outcome)
         self.book.record(operation, latency_ms, service)
         if self.samples:
             self.samples.write(Sample(intended_ts, start_ts, end_ts, latency_ms, service, outcome,
                                       operation, region, error))
 
+    def _count_op(self, operation: str, outcome: str) -> None:
+        op = self.by_operation.get(operation)
+        if op is None:
+            op = self.by_operation[operation] = {"ok": 0, "error": 0, "dropped": 0}
+        op[outcome] += 1
+
     def record_dropped(self, intended_ts: float, operation: str, why: str) -> None:
         self.counts["dropped"] += 1
+        self._count_op(operation, "dropped")
         if self.samples:
             self.samples.write(Sample(intended_ts, None, None, None, None, "dropped", operation, "", why))
 
@@ -152,6 +165,7 @@ class Generator:
         """An operation killed at stop: an error sample, never a Locust request."""
         self.counts["interrupted"] += 1
         self.counts["error"] += 1
+        self._count_op(operation, "error")
         if self.samples:
             now = time.time()
             self.samples.write(Sample(intended_ts, start_ts, now, (now - intended_ts) * 1000.0,
@@ -195,7 +209,7 @@ class Generator:
             "shape": self.shape.describe() if self.shape else None,
             "started_at": self.started_at, "ended_at": time.time(),
             "t0": self.dispatcher.t0 if self.dispatcher else None,
-            "counts": self.counts,
+            "counts": self.counts, "by_operation": self.by_operation,
             "dispatch": vars(d) if d else None,
             "health": {**health, "worker": self.index, "cpu_warnings": self.cpu_warnings,
                        "late": d.late if d else 0, "wake_lag_sum": d.wake_lag_sum if d else 0.0,
@@ -217,6 +231,20 @@ class Generator:
         tmp = self.parts / f".{name}.tmp"
         tmp.write_text(json.dumps(data))
         os.replace(tmp, self.parts / name)
+
+
+_LAB: Any = None
+
+
+def lab(env: Environment) -> Any:
+    """The lab's endpoints (:class:`loadtests.endpoints.LabEndpoints`), read once per process."""
+    global _LAB
+    if _LAB is None:
+        from loadtests.endpoints import default_state_dir, load_endpoints
+
+        flag = getattr(env.parsed_options, "nines_state_dir", "") if env.parsed_options else ""
+        _LAB = load_endpoints(default_state_dir(flag or None))
+    return _LAB
 
 
 def generator(env: Environment) -> Generator:
@@ -248,7 +276,7 @@ def _on_init(environment: Environment, runner: Any = None, **_: Any) -> None:
             expected = int(getattr(environment.parsed_options, "expect_workers", 1) or 1)
             if len(_DONE_WORKERS) >= expected:
                 log.info("every worker finished its arrivals; stopping")
-                gevent.spawn_later(0.2, runner.quit)
+                gevent.spawn_later(1.1, runner.quit)   # late deliveries land first
         runner.register_message("nines_done", on_done)
 
 

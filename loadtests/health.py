@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 CPU_LIMIT_PERCENT = 90.0        # Locust's own CPU_WARNING_THRESHOLD
-LATE_FRACTION_LIMIT = 0.01      # more than 1 % of arrivals started late by wake lag
+LATE_FRACTION_LIMIT = 0.02      # more than 2 % of arrivals started late by wake lag ...
+LATE_COUNT_MIN = 5              # ... and at least this many (a short run's one hiccup is no verdict)
 MEAN_WAKE_LAG_LIMIT_MS = 5.0
 
 
@@ -71,7 +72,7 @@ def judge(processes: list[dict[str, Any]], started: int) -> tuple[bool, list[str
             reasons.append(f"generator process {p.get('worker', '?')} averaged "
                            f"{p['cpu_mean_percent']:g} % CPU (limit {CPU_LIMIT_PERCENT:g} %)")
     late = sum(p.get("late", 0) for p in processes)
-    if started and late / started > LATE_FRACTION_LIMIT:
+    if started and late >= LATE_COUNT_MIN and late / started > LATE_FRACTION_LIMIT:
         reasons.append(f"{late} of {started} arrivals started late because the generator "
                        f"woke up late ({100.0 * late / started:.1f} % > {100 * LATE_FRACTION_LIMIT:g} %)")
     lag_sum = sum(p.get("wake_lag_sum", 0.0) for p in processes)

@@ -91,7 +91,7 @@ def resolve_host(cfg: RunConfig) -> tuple[str | None, str]:
     eps: LabEndpoints = load_endpoints(Path(state_dir))
     if cfg.scenario.host_endpoint:
         return need(getattr(eps, cfg.scenario.host_endpoint), cfg.scenario.host_endpoint, state_dir), state_dir
-    return "http://127.0.0.1", state_dir     # WebSocket users find their servers themselves
+    return None, state_dir     # the users find their servers in the state file themselves
 
 
 def locust_commands(cfg: RunConfig, host: str | None, state_dir: str,

@@ -54,7 +54,19 @@ def merge_run(out: Path, meta: dict[str, Any]) -> dict[str, Any]:
     book = LatencyBook()
     counts = {"ok": 0, "error": 0, "dropped": 0, "interrupted": 0}
     started = 0
+    arrivals = {"intended": 0, "started": 0, "dropped": 0, "late": 0}
+    by_op: dict[str, dict[str, int]] = {}
     for r in records:
+        for op, oc in r.get("by_operation", {}).items():
+            agg = by_op.setdefault(op, {"ok": 0, "error": 0, "dropped": 0})
+            for k in agg:
+                agg[k] += oc.get(k, 0)
+        if r.get("dispatch"):
+            d = r["dispatch"]
+            arrivals["intended"] += d["issued"]
+            arrivals["started"] += d["started"]
+            arrivals["dropped"] += d["dropped"]
+            arrivals["late"] += d["late"]
         book.add_encoded(r["histograms"])
         for k in counts:
             counts[k] += r["counts"].get(k, 0)
@@ -85,8 +97,10 @@ def merge_run(out: Path, meta: dict[str, Any]) -> dict[str, Any]:
         "p50_ms": latency["corrected"].get("p50_ms"), "p99_ms": latency["corrected"].get("p99_ms"),
         "p50_raw_ms": latency["raw"].get("p50_ms"), "p99_raw_ms": latency["raw"].get("p99_ms"),
         "latency_ms": latency,
-        "operations": {op: {"corrected": summarize(h.corrected), "raw": summarize(h.raw)}
-                       for op, h in sorted(book.ops.items())},
+        "arrivals": arrivals if meta.get("model") == "open" else None,
+        "operations": {op: {**by_op.get(op, {}), "corrected": summarize(book.ops[op].corrected),
+                            "raw": summarize(book.ops[op].raw)} if op in book.ops else by_op[op]
+                       for op in sorted(set(book.ops) | set(by_op))},
         "locust": lc,
         # every Locust request is one sample; interrupted operations are samples only
         "consistent": locust_requests is None or locust_requests == completed - counts["interrupted"],
