@@ -74,7 +74,7 @@ class RegionConsumer:
     async def start(self) -> None:
         region = self.s.region
         cfg = ConsumerConfig(durable_name=f"chat-{region}", ack_policy=AckPolicy.EXPLICIT,
-                             deliver_policy=DeliverPolicy.ALL, ack_wait=30.0, max_deliver=-1,
+                             deliver_policy=DeliverPolicy.ALL, ack_wait=self.s.settings.ack_wait, max_deliver=-1,
                              max_ack_pending=50_000, filter_subject=f"chat.{region}")
         self.sub = await self.s.js.pull_subscribe(f"chat.{region}", durable=f"chat-{region}",
                                                   stream=CHAT_STREAM, config=cfg)

@@ -14,6 +14,7 @@ class ChatSettings(BaseModel):
     publish_timeout: float = Field(2.0, gt=0)          # one publish attempt
     stream_replicas: int | None = Field(None, ge=1, le=5)   # None: 3 when the cluster allows, else 1
     consumer_batch: int = Field(256, ge=1, le=5000)
+    ack_wait: float = Field(5.0, gt=0)                 # JetStream redelivers a batch a dead server held
     redelivery_delay: float = Field(1.0, ge=0)         # nak delay while the store is down
     breaker_failures: int = Field(3, ge=1)
     breaker_reset: float = Field(2.0, gt=0)
