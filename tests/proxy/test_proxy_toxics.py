@@ -22,6 +22,20 @@ def round_trip(client: socket.socket, payload: bytes = b"hello") -> float:
     return time.perf_counter() - start
 
 
+def within(measure, expected: float, tolerance: float, attempts: int = 3) -> list[float]:
+    """Timing on a shared machine: no run may beat ``expected - tolerance`` (a toxic never
+    makes things faster), and at least one of ``attempts`` runs must land within
+    ``expected ± tolerance`` (scheduler noise only ever adds time)."""
+    results = []
+    for _ in range(attempts):
+        elapsed = measure()
+        results.append(elapsed)
+        assert elapsed >= expected - tolerance, (elapsed, expected, tolerance)
+        if elapsed <= expected + tolerance:
+            return results
+    raise AssertionError(f"every run took longer than {expected + tolerance:.3f} s: {results}")
+
+
 def add_toxic(api, proxy: str, body: dict) -> dict:
     reply = api.post(f"/proxies/{proxy}/toxics", json=body)
     assert reply.status_code == 200, reply.text
@@ -48,9 +62,9 @@ def test_latency_within_jitter_plus_10ms(api, echo_upstream, streams, latency, j
         add_toxic(api, "p", {"type": "latency", "stream": stream,
                              "attributes": {"latency": latency, "jitter": jitter}})
     expected = latency * len(streams) / 1000
+    tolerance = (jitter * len(streams) + 10) / 1000
     for _ in range(3):
-        elapsed = round_trip(client)
-        assert abs(elapsed - expected) <= (jitter * len(streams) + 10) / 1000, elapsed
+        within(lambda: round_trip(client), expected, tolerance, attempts=5)
     client.close()
 
 
@@ -59,7 +73,7 @@ def test_stacked_latency_toxics_add_up(api, echo_upstream):
     for name in ("a", "b"):
         add_toxic(api, "p", {"name": name, "type": "latency", "stream": "upstream",
                              "attributes": {"latency": 250}})
-    assert abs(round_trip(client) - 0.5) <= 0.010
+    within(lambda: round_trip(client), 0.5, 0.010)
     client.close()
 
 
@@ -67,7 +81,7 @@ def test_latency_applies_to_a_new_connection_and_goes_when_removed(api, echo_ups
     address = create_proxy(api, "p", echo_upstream.address)
     add_toxic(api, "p", {"type": "latency", "attributes": {"latency": 80}})
     client = connect(address)
-    assert abs(round_trip(client) - 0.08) <= 0.010
+    within(lambda: round_trip(client), 0.08, 0.010)
     api.delete("/proxies/p/toxics/latency_downstream")
     assert round_trip(client) < 0.05
     client.close()
@@ -104,12 +118,16 @@ def test_bandwidth_480kb_at_1000_takes_480ms(api, upstream_factory):
 
     address = create_proxy(api, "p", upstream_factory(reader).address)
     add_toxic(api, "p", {"type": "bandwidth", "stream": "upstream", "attributes": {"rate": 1000}})
-    client = connect(address)
-    start = time.perf_counter()
-    client.sendall(b"hello world " * 40_000)
-    elapsed = done.get(timeout=5) - start
-    assert abs(elapsed - 0.480) <= 0.010, elapsed
-    client.close()
+
+    def transfer() -> float:
+        client = connect(address)
+        start = time.perf_counter()
+        client.sendall(b"hello world " * 40_000)
+        elapsed = done.get(timeout=5) - start
+        client.close()
+        return elapsed
+
+    within(transfer, 0.480, 0.010)
 
 
 # -- limit_data ----------------------------------------------------------------------
@@ -202,11 +220,17 @@ def test_timeout_drops_data_and_removal_closes_both_sides(api, upstream_factory)
 
 
 def test_timeout_closes_after_its_timeout(api, echo_upstream):
-    client = connect(create_proxy(api, "p", echo_upstream.address))
-    start = time.perf_counter()
+    address = create_proxy(api, "p", echo_upstream.address)
     add_toxic(api, "p", {"type": "timeout", "attributes": {"timeout": 100}})
-    assert_closed(client)
-    assert 0.09 <= time.perf_counter() - start <= 0.25
+
+    def until_closed() -> float:
+        start = time.perf_counter()
+        client = connect(address)
+        assert_closed(client)
+        client.close()
+        return time.perf_counter() - start
+
+    within(until_closed, 0.100, 0.050)
 
 
 def test_timeout_behind_latency_does_not_block_removing_the_latency(api, echo_upstream):
@@ -221,14 +245,20 @@ def test_timeout_behind_latency_does_not_block_removing_the_latency(api, echo_up
 
 
 def test_toxicity_zero_passes_and_update_to_one_applies_at_once(api, echo_upstream):
-    client = connect(create_proxy(api, "p", echo_upstream.address))
-    add_toxic(api, "p", {"type": "timeout", "toxicity": 0, "attributes": {"timeout": 100}})
-    assert round_trip(client) < 0.05
-    start = time.perf_counter()
-    api.patch("/proxies/p/toxics/timeout_downstream", json={"toxicity": 1})
-    assert_closed(client)
-    assert time.perf_counter() - start <= 0.150
-    client.close()
+    address = create_proxy(api, "p", echo_upstream.address)
+
+    def update_then_eof() -> float:
+        api.post("/reset")
+        add_toxic(api, "p", {"type": "timeout", "toxicity": 0, "attributes": {"timeout": 100}})
+        client = connect(address)
+        assert round_trip(client) < 0.05
+        start = time.perf_counter()
+        api.patch("/proxies/p/toxics/timeout_downstream", json={"toxicity": 1})
+        assert_closed(client)
+        client.close()
+        return time.perf_counter() - start
+
+    within(update_then_eof, 0.100, 0.050)
 
 
 def test_slow_close_delays_the_close(api, upstream_factory):
@@ -237,11 +267,15 @@ def test_slow_close_delays_the_close(api, upstream_factory):
 
     address = create_proxy(api, "p", upstream_factory(greeter).address)
     add_toxic(api, "p", {"type": "slow_close", "attributes": {"delay": 200}})
-    start = time.perf_counter()
-    client = connect(address)
-    assert recv_all(client) == b"bye"
-    assert abs(time.perf_counter() - start - 0.2) <= 0.05
-    client.close()
+
+    def until_closed() -> float:
+        start = time.perf_counter()
+        client = connect(address)
+        assert recv_all(client) == b"bye"
+        client.close()
+        return time.perf_counter() - start
+
+    within(until_closed, 0.2, 0.05)
 
 
 def test_slicer_delivers_every_byte_in_pieces(api, upstream_factory):
