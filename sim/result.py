@@ -117,6 +117,13 @@ def summary_lines(result: dict) -> list[str]:
     ttp = alerts["mean_time_to_page_minutes"]
     lines.append(f"pages/yr {alerts['pages_per_year']:.2f}"
                  + (f", mean time to page {ttp * 60:.1f} s" if ttp is not None else ""))
+    w = result.get("what_if")
+    if w:
+        changes = ", ".join(f"{k}={v}" for k, v in w["changes"].items())
+        se = w["difference_stderr"]
+        lines.append(f"what-if {changes}: {w['difference_minutes']:+.2f}"
+                     + (f" ± {se:.2f}" if se is not None else "")
+                     + f" min/yr against the baseline {w['baseline_mean_minutes']:.2f} min (same random numbers)")
     if result.get("sensitivities"):
         s = result["sensitivities"][0]
         lines.append(f"most sensitive: {s['parameter']} (swing {s['swing_minutes']:.2f} min/yr)")

@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from lab.errors import UsageError
+from lab.errors import ExitCode, UsageError
 
 DEFAULT_YEARS = {"fast": 100_000, "simpy": 5_000}
 
@@ -50,8 +50,10 @@ def sim() -> None:
               help="Gate threshold on the upper bound of P(D > budget).")
 @click.option("--out", type=click.Path(dir_okay=False), default="sim-result.json", show_default=True,
               help="Where to write the nineslab.sim/1 result JSON.")
+@click.option("--fail-on-gate", is_flag=True,
+              help="Exit with code 10 (budget at risk) when the projection fails the gate.")
 def run(model_path, years, seed, calibrate, more_run_dirs, sets, regions, engine, precision, workers,
-        no_sensitivities, threshold, out) -> int:
+        no_sensitivities, threshold, out, fail_on_gate) -> int:
     """Simulate years of the topology and project downtime against the budget."""
     from sim import write_result
     from sim.result import summary_lines
@@ -70,6 +72,8 @@ def run(model_path, years, seed, calibrate, more_run_dirs, sets, regions, engine
     for line in summary_lines(result):
         click.echo(line)
     click.echo(f"result: {path}")
+    if fail_on_gate and not result["gate"]["passed"]:
+        return int(ExitCode.BUDGET_AT_RISK)
     return 0
 
 
