@@ -29,4 +29,4 @@ def built(runs) -> dict[str, dict[str, Path]]:
     """The report of each run (``current`` compared with its sibling ``previous``)."""
     from reports import build_report
 
-    return {name: build_report(path) for name, path in runs.items()}
+    return {name: build_report(path) for name, path in runs.items() if name != "previous"}
