@@ -11,7 +11,7 @@ from lab.cli import main
 
 
 def run(argv: list[str]) -> None:
-    if not argv or argv[0] not in ("serve", "--help", "-help", "-h"):
+    if not argv or argv[0] != "serve":
         argv = ["serve", *argv]
     main(["proxy", *argv])
 

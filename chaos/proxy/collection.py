@@ -15,8 +15,8 @@ import random
 from typing import Any
 
 from chaos.proxy import gojson
-from chaos.proxy.apierror import (ApiError, bad_request, ERR_PROXY_EXISTS, ERR_PROXY_NOT_FOUND,
-                                  internal, missing_field)
+from chaos.proxy.apierror import (ERR_PROXY_EXISTS, ERR_PROXY_NOT_FOUND, ApiError, bad_request,
+                                  missing_field)
 from chaos.proxy.metrics import Metrics
 from chaos.proxy.proxy import Proxy, ProxyAlreadyStarted
 
@@ -137,13 +137,7 @@ class ProxyCollection:
         self.proxies[name] = proxy
         return proxy
 
-    async def populate_file(self, text: bytes) -> list[Proxy]:
-        return await self.populate_json(text)
-
     async def close(self) -> None:
         """Stop every proxy (server shutdown)."""
         for proxy in list(self.proxies.values()):
             await proxy.stop()
-
-
-__all__ = ["PopulateError", "ProxyCollection", "internal"]

@@ -10,8 +10,8 @@ import asyncio
 from typing import Any
 
 from chaos.proxy import gojson
-from chaos.proxy.apierror import (ApiError, bad_request, ERR_INVALID_STREAM, ERR_INVALID_TOXIC_TYPE,
-                                  ERR_TOXIC_EXISTS, ERR_TOXIC_NOT_FOUND)
+from chaos.proxy.apierror import (ERR_INVALID_STREAM, ERR_INVALID_TOXIC_TYPE, ERR_TOXIC_EXISTS,
+                                  ERR_TOXIC_NOT_FOUND, bad_request)
 from chaos.proxy.link import Link
 from chaos.proxy.toxics import REGISTRY, Toxic
 
@@ -147,6 +147,3 @@ class ToxicCollection:
 
     def snapshot(self, direction: str) -> list[ToxicWrapper]:
         return list(self.chains[direction])
-
-
-__all__ = ["ApiError", "ToxicCollection", "ToxicWrapper", "parse_direction"]
