@@ -1,0 +1,66 @@
+"""The analytics service's configuration: contracts §5 JSON with deps ``postgres`` (database
+``analytics`` on pg-analytics, through a fault-proxy link) and ``nats`` (a list of URLs), and
+typed ``settings``. A bad file raises ``ConfigError`` naming the file and the key."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from lab.errors import ConfigError
+
+
+class AnalyticsDeps(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    postgres: str
+    nats: list[str] = Field(min_length=1)
+
+
+class AnalyticsSettings(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    fetch_batch: int = Field(1000, ge=1, le=10000)
+    ack_wait_seconds: float = Field(5.0, gt=0)
+    stream_replicas: int | None = Field(None, ge=1, le=5)   # None: R3, or R1 on a lone node
+    alert_threshold: float = Field(0.05, gt=0, lt=1)
+    alert_window_seconds: int = Field(10, ge=1, le=3600)
+    alert_min_events: int = Field(20, ge=1)
+    active_window_seconds: int = Field(60, ge=1)
+    rate_window_seconds: int = Field(5, ge=1, le=60)
+    latency_window_seconds: int = Field(10, ge=1, le=3600)
+    snapshot_interval_seconds: float = Field(1.0, gt=0)
+    batch_interval_seconds: float = Field(60.0, gt=0)
+    batch_horizon_seconds: int = Field(10, ge=0)
+    batch_lookback_seconds: int = Field(3600, ge=1)
+    lag_alarm_seconds: float = Field(5.0, gt=0)
+
+
+class AnalyticsConfig(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    name: str = "analytics"
+    role: str = "analytics"
+    host: str = "127.0.0.1"
+    port: int = Field(ge=0, le=65535)
+    regions: list[str] = Field(default_factory=lambda: ["us-east", "eu-west", "ap-south"], min_length=1)
+    log_file: str | None = None
+    events_file: str | None = None
+    deps: AnalyticsDeps
+    settings: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
+
+
+def parse_config(data: object, path: str | None = None) -> AnalyticsConfig:
+    try:
+        return AnalyticsConfig.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise ConfigError(err["msg"], path=path, key=".".join(str(p) for p in err["loc"]) or None) from exc
+
+
+def load_config(path: str | Path) -> AnalyticsConfig:
+    try:
+        data = json.loads(Path(path).read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read the config file: {exc.strerror}", path=str(path)) from exc
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"not valid JSON: {exc.msg}", path=str(path), line=exc.lineno) from exc
+    return parse_config(data, str(path))

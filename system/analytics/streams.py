@@ -1,0 +1,67 @@
+"""The JetStream streams analytics reads (contracts §6) and its durable consumers.
+
+``ensure_streams`` creates CHAT (``chat.*``) and EVENTS (``events.>``) when they do not exist
+yet — with the chat servers' config: file storage, R3, or R1 when the cluster has one node —
+so analytics never races the chat servers at start-up. An existing stream is left alone.
+"""
+from __future__ import annotations
+
+import logging
+
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
+from nats.js.errors import APIError, BadRequestError, NotFoundError
+
+log = logging.getLogger("nineslab.analytics")
+
+STREAMS = {"CHAT": ["chat.*"], "EVENTS": ["events.>"]}
+DURABLES = {"CHAT": ("analytics-chat", "chat.*"), "EVENTS": ("analytics-events", "events.>")}
+
+
+async def ensure_streams(js, replicas: int | None = None) -> dict[str, int]:
+    """Make sure both streams exist; returns the replicas of each."""
+    result = {}
+    for name, subjects in STREAMS.items():
+        try:
+            info = await js.stream_info(name)
+            result[name] = info.config.num_replicas or 1
+            continue
+        except NotFoundError:
+            pass
+        for r in ([replicas] if replicas else [3, 1]):
+            try:
+                await js.add_stream(StreamConfig(name=name, subjects=subjects, num_replicas=r,
+                                                 storage=StorageType.FILE))
+                result[name] = r
+                log.info("created stream %s (R%d)", name, r)
+                break
+            except BadRequestError as exc:
+                if "already in use" in str(exc).lower() or exc.err_code == 10058:
+                    info = await js.stream_info(name)   # created meanwhile by a chat server
+                    result[name] = info.config.num_replicas or 1
+                    break
+                if r == 1 or replicas:
+                    raise
+                log.info("stream %s: R%d refused (%s); trying R1", name, r, exc.description)
+            except APIError as exc:
+                if r == 1 or replicas:
+                    raise
+                log.info("stream %s: R%d refused (%s); trying R1", name, r, exc.description)
+    return result
+
+
+def consumer_config(durable: str, subject: str, ack_wait: float, max_ack_pending: int) -> ConsumerConfig:
+    return ConsumerConfig(durable_name=durable, ack_policy=AckPolicy.EXPLICIT, deliver_policy=DeliverPolicy.ALL,
+                          ack_wait=ack_wait, max_ack_pending=max_ack_pending, filter_subject=subject)
+
+
+async def bind_consumers(js, ack_wait: float, fetch_batch: int) -> dict[str, object]:
+    """Pull subscriptions on the durable consumers (created if missing, else bound)."""
+    subs = {}
+    for stream, (durable, subject) in DURABLES.items():
+        config = consumer_config(durable, subject, ack_wait, max(fetch_batch * 4, 1000))
+        try:
+            await js.add_consumer(stream, config)
+        except BadRequestError as exc:  # exists with another config: bind it as it is
+            log.warning("consumer %s exists with another config (%s); binding it", durable, exc.description)
+        subs[stream] = await js.pull_subscribe_bind(durable, stream=stream)
+    return subs
