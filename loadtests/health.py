@@ -16,7 +16,8 @@ from typing import Any, Callable
 CPU_LIMIT_PERCENT = 90.0        # Locust's own CPU_WARNING_THRESHOLD
 LATE_FRACTION_LIMIT = 0.02      # more than 2 % of arrivals started late by wake lag ...
 LATE_COUNT_MIN = 5              # ... and at least this many (a short run's one hiccup is no verdict)
-MEAN_WAKE_LAG_LIMIT_MS = 5.0
+MEAN_WAKE_LAG_LIMIT_MS = 10.0
+HOST_BUSY_PERCENT = 90.0        # whole-machine CPU: says *why* a generator starved
 
 
 @dataclass
@@ -26,6 +27,8 @@ class CpuSampler:
     cpu_times: Callable[[], float]
     clock: Callable[[], float] = time.monotonic
     samples: list[float] = field(default_factory=list)
+    host_cpu: Callable[[], float] | None = None     # whole-machine CPU %, since the last call
+    host_samples: list[float] = field(default_factory=list)
     _last: tuple[float, float] | None = None
     _first: tuple[float, float] | None = None
 
@@ -38,7 +41,8 @@ class CpuSampler:
         def cpu() -> float:
             t = proc.cpu_times()
             return t.user + t.system
-        return cls(cpu)
+        psutil.cpu_percent(None)
+        return cls(cpu, host_cpu=lambda: psutil.cpu_percent(None))
 
     def sample(self) -> float | None:
         now, cpu = self.clock(), self.cpu_times()
@@ -48,6 +52,8 @@ class CpuSampler:
         if self._last is not None and now > self._last[0]:
             pct = 100.0 * (cpu - self._last[1]) / (now - self._last[0])
             self.samples.append(round(pct, 1))
+            if self.host_cpu is not None:
+                self.host_samples.append(round(self.host_cpu(), 1))
         self._last = (now, cpu)
         return pct
 
@@ -58,7 +64,9 @@ class CpuSampler:
         cpu = self._last[1] - self._first[1]
         return {"cpu_seconds": round(cpu, 3), "wall_seconds": round(wall, 3),
                 "cpu_mean_percent": round(100.0 * cpu / wall, 1) if wall > 0 else 0.0,
-                "cpu_max_percent": max(self.samples, default=0.0)}
+                "cpu_max_percent": max(self.samples, default=0.0),
+                "host_cpu_mean_percent": round(sum(self.host_samples) / len(self.host_samples), 1)
+                if self.host_samples else 0.0}
 
 
 def judge(processes: list[dict[str, Any]], started: int) -> tuple[bool, list[str]]:
@@ -79,4 +87,8 @@ def judge(processes: list[dict[str, Any]], started: int) -> tuple[bool, list[str
     lag_n = sum(p.get("wake_lag_n", 0) for p in processes)
     if lag_n and 1000.0 * lag_sum / lag_n > MEAN_WAKE_LAG_LIMIT_MS:
         reasons.append(f"mean wake lag {1000.0 * lag_sum / lag_n:.1f} ms exceeds {MEAN_WAKE_LAG_LIMIT_MS:g} ms")
+    host = max((p.get("host_cpu_mean_percent", 0.0) for p in processes), default=0.0)
+    if reasons and host > HOST_BUSY_PERCENT:
+        reasons.append(f"the machine itself was busy ({host:g} % CPU on average): the system under test "
+                       f"and the generator compete for cores")
     return (not reasons, reasons)
