@@ -39,7 +39,7 @@ def _merge(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
 def analyse(exp: Any, *, t0: float, t_end: float, timeline: list[dict], samples: list[Sample],
             events: list[dict], live_probes: list[dict], invariants: list[dict], status: str,
             aborted_reason: str | None = None, link_roles: dict[str, tuple[str, str]] | None = None,
-            rng: Any = None) -> dict:
+            rng: Any = None, actions: list[dict] | None = None) -> dict:
     win = windows(exp, timeline, t0, t_end)
     before = window_stats(samples, *win["before"])
     after = window_stats(samples, *win["after"])
@@ -94,7 +94,8 @@ def analyse(exp: Any, *, t0: float, t_end: float, timeline: list[dict], samples:
     faults_by_id = {f.id: f for f in exp.faults}
     v, reasons = verdict_mod.decide(status=status, hypothesis=hypothesis,
                                     faults=[faults_by_id[m["fault_id"]] for m in measurements],
-                                    measurements=measurements, invariants=invariants, aborted_reason=aborted_reason)
+                                    measurements=measurements, invariants=invariants, aborted_reason=aborted_reason,
+                                    actions=actions or [])
     score = scoring.budget_score(v, burned, exp.slo.budget_allowance_minutes)
     for s in (before, after):
         s["start"], s["end"] = round(s["start"] - t0, 3), round(s["end"] - t0, 3)

@@ -31,7 +31,7 @@ from chaos.experiment import Experiment
 from chaos.fault_session import FaultSession
 from chaos.faults.base import drivers_for_state
 from chaos.load_process import LoadProcess, load_argv
-from chaos.probes import run_live
+from chaos.probes import run_action, run_live
 from chaos.slis import read_samples
 from chaos.stop_conditions import accumulate, live_availability, stop_reason
 from lab.errors import LabError, NinesError
@@ -67,6 +67,7 @@ class _Run:
     live: list[dict] = field(default_factory=list)
     series: list[dict] = field(default_factory=list)
     rollbacks: list[dict] = field(default_factory=list)
+    actions: list[dict] = field(default_factory=list)
     t0: float | None = None
     t_end: float | None = None
     load: LoadProcess | None = None
@@ -174,6 +175,7 @@ def _execute(run: _Run, state: Any) -> None:
 def _loop(run: _Run, session: FaultSession, planned: dict, endpoints: dict[str, str]) -> None:
     exp, opts = run.exp, run.opts
     pending = sorted(exp.faults, key=lambda f: (f.at, f.id))
+    actions = sorted(exp.actions, key=lambda a: a.at)
     active: dict[str, Any] = {}
     rows = {r["id"]: r for r in run.timeline}
     before_checked = False
@@ -207,6 +209,10 @@ def _loop(run: _Run, session: FaultSession, planned: dict, endpoints: dict[str, 
             session.apply(planned[fault.id])
             rows[fault.id]["start"] = start
             active[fault.id] = fault
+        while actions and t >= actions[0].at:
+            result = run_action(actions.pop(0), endpoints, clock=opts.clock)
+            result["t"] = round(result["start"] - run.t0, 3)
+            run.actions.append(result)
         if active and now >= next_probe:
             next_probe = now + exp.hypothesis.interval_seconds
             for probe in live_probes:
@@ -221,7 +227,7 @@ def _loop(run: _Run, session: FaultSession, planned: dict, endpoints: dict[str, 
         if reason:
             run.aborted, run.status = reason, "aborted"
             return
-        if not pending and not active and (not run.load.alive() or t >= exp.load.duration):
+        if not pending and not active and not actions and (not run.load.alive() or t >= exp.load.duration):
             return
         opts.sleep(TICK_SECONDS)
 
@@ -239,6 +245,11 @@ def _update(run: _Run, t: float, active: dict, series: list[dict]) -> dict:
 def _extra_rollback(rb: Any, drivers: dict, state: Any, opts: EngineOptions) -> dict:
     targets = [rb.target] if isinstance(rb.target, str) else list(rb.target or [])
     try:
+        if rb.action == "http":
+            from chaos.probes import run_action
+            result = run_action(rb, dict(state.endpoints), clock=opts.clock)
+            return {"action": "http", "targets": [rb.url], "ok": result.get("status", 500) < 400,
+                    **{k: result[k] for k in ("status", "error") if k in result}}
         if rb.action == "proxy.reset":
             drivers["proxy"].reset()
         elif rb.action == "proxy.restore":
@@ -273,6 +284,7 @@ def _finish(run: _Run, state: Any, started_at: float) -> dict:
             analysis = analysis_mod.analyse(
                 exp, t0=run.t0, t_end=t_end, timeline=run.timeline, samples=samples, events=events,
                 live_probes=run.live, invariants=invariants, status=run.status, aborted_reason=run.aborted,
+                actions=run.actions,
                 link_roles=link_roles(state) if state is not None else None,
                 rng=np.random.default_rng(opts.seed))
         except Exception as exc:  # noqa: BLE001
@@ -289,7 +301,7 @@ def _finish(run: _Run, state: Any, started_at: float) -> dict:
     return journal_mod.build(exp, seed=opts.seed, started_at=started_at, ended_at=ended_at, t0=run.t0,
                              status=run.status, timeline=run.timeline, analysis=analysis, invariants=invariants,
                              errors=run.errors, load=load_doc, healed=run.healed, rollbacks=run.rollbacks,
-                             aborted_reason=run.aborted)
+                             aborted_reason=run.aborted, actions=run.actions)
 
 
 def _invariants(run: _Run, state: Any, load_doc: dict | None) -> list[dict]:

@@ -193,11 +193,34 @@ class StopConditions(_Model):
     for_seconds: float = Field(default=10.0, gt=0)       # how long min_availability may be missed
 
 
-class Rollback(_Model):
-    """An extra undo step run after every fault was rolled back (e.g. start a process)."""
+class Action(_Model):
+    """A step of the schedule that is not a fault: an HTTP call at ``at`` seconds (e.g. a
+    migration phase change under load). A status other than ``expect_status`` deviates."""
 
-    action: Literal["process.start", "process.resume", "proxy.reset", "proxy.restore"]
+    at: float = Field(ge=0)
+    kind: Literal["http"] = "http"
+    name: str | None = None
+    method: str = "POST"
+    url: str                              # may use {endpoints[NAME]}
+    body: Any = None
+    expect_status: int | list[int] | None = 200
+    timeout: float = Field(default=60.0, gt=0)
+
+
+class Rollback(_Model):
+    """An extra undo step run after every fault was rolled back (start a process, an HTTP call)."""
+
+    action: Literal["process.start", "process.resume", "proxy.reset", "proxy.restore", "http"]
     target: str | list[str] | None = None
+    method: str = "POST"
+    url: str | None = None
+    body: Any = None
+
+    @model_validator(mode="after")
+    def _url_for_http(self) -> "Rollback":
+        if self.action == "http" and not self.url:
+            raise ValueError("an http rollback needs 'url'")
+        return self
 
 
 class Slo(_Model):
@@ -230,6 +253,7 @@ class Experiment(_Model):
     load: LoadProfile = Field(default_factory=LoadProfile)
     hypothesis: Hypothesis = Field(default_factory=Hypothesis)
     faults: list[Fault] = Field(default_factory=list)
+    actions: list[Action] = Field(default_factory=list)
     stop: StopConditions = Field(default_factory=StopConditions)
     rollbacks: list[Rollback] = Field(default_factory=list)
     invariants: list[Literal[INVARIANTS]] = Field(default_factory=list)  # type: ignore[valid-type]
@@ -255,6 +279,9 @@ class Experiment(_Model):
             if fault.end > self.load.duration:
                 raise ValueError(f"faults.{i}: ends at {fault.end:g} s, after the load ends "
                                  f"({self.load.duration:g} s); lengthen load.duration")
+        for i, action in enumerate(self.actions):
+            if action.at >= self.load.duration:
+                raise ValueError(f"actions.{i}: at {action.at:g} s is after the load ends ({self.load.duration:g} s)")
         if self.faults:
             after = self.load.duration - self.last_fault_end - self.slo.settle_seconds
             if after < 1.0:
@@ -304,7 +331,7 @@ def _translate(exc: ValidationError, path: str, lines: LineMap, model: type[Base
         choices = re.findall(r"'([^']+)'", expected)
         msg = f"{err['input']!r} is not allowed, expected one of {expected}{_suggest(str(err['input']), choices)}"
     # "faults.0: ends at ..." from a model validator: point at that item
-    m = re.match(r"^(faults)\.(\d+): ", msg) or re.match(r"^(load)\.(duration): ", msg)
+    m = re.match(r"^(faults|actions)\.(\d+): ", msg) or re.match(r"^(load)\.(duration): ", msg)
     if m:
         second = int(m.group(2)) if m.group(2).isdigit() else m.group(2)
         data_loc = data_loc + (m.group(1), second)

@@ -35,7 +35,7 @@ def empty_analysis() -> dict:
 def build(exp: Any, *, seed: int, started_at: float, ended_at: float, t0: float | None, status: str,
           timeline: list[dict], analysis: dict, invariants: list[dict], errors: list[str],
           load: dict | None = None, healed: list[str] | None = None, rollbacks: list[dict] | None = None,
-          aborted_reason: str | None = None) -> dict:
+          aborted_reason: str | None = None, actions: list[dict] | None = None) -> dict:
     journal = {
         "schema": SCHEMA,
         "experiment": {"name": exp.name, "title": exp.title, "description": exp.description, "tags": exp.tags,
@@ -44,6 +44,7 @@ def build(exp: Any, *, seed: int, started_at: float, ended_at: float, t0: float 
         "started_at": started_at, "ended_at": ended_at, "duration_seconds": round(ended_at - started_at, 3),
         "t0": t0, "status": status, "weight": exp.weight,
         "faults": [{k: v for k, v in f.items() if k != "_applied"} for f in timeline],
+        "actions": actions or [],
         "load": load,
         **{k: analysis[k] for k in ("slis", "measurements", "downtime_seconds", "budget_minutes_burned",
                                      "hypothesis", "judgement")},

@@ -5,7 +5,9 @@ the Hodges-Lehmann shift with its distribution-free confidence interval, and an 
 A metric is *High* when the shift's whole interval lies above ``+bound`` (and the test is
 significant), *Low* when below ``-bound``, else *Pass*; ``bound = tolerance × |median(control)|``
 (the allowed relative change, 25 % by default; a metric with a zero control median uses the
-interval alone). Whether High or Low is bad depends on the metric (latency up, success down).
+interval alone). Success (0/1 per request) is judged on the difference of success rates
+with a normal interval and an absolute bound (1 point by default), because its
+Hodges-Lehmann shift is 0 whenever both medians are 1. Whether High or Low is bad depends on the metric (latency up, success down).
 Score = 100 × Pass / all metrics. Fewer than ``min_samples`` on either side adds a warning:
 the test has little power there (Kayenta users hit this, orca#2299).
 """
@@ -42,6 +44,7 @@ def hodges_lehmann(control: np.ndarray, experiment: np.ndarray, *, confidence: f
 
 def compare(control: list[float], experiment: list[float], *, metric: str = "latency_ms",
             tolerance: float = 0.25, confidence: float = 0.95, min_samples: int = 50,
+            success_bound: float = 0.01,
             rng: np.random.Generator | None = None) -> dict:
     c = np.asarray(control, dtype=float)
     e = np.asarray(experiment, dtype=float)
@@ -62,8 +65,18 @@ def compare(control: list[float], experiment: list[float], *, metric: str = "lat
         u, p = float(res.statistic), float(res.pvalue)
     except ValueError:          # all values identical across both groups
         u, p = c.size * e.size / 2, 1.0
-    est, lo, hi = hodges_lehmann(c, e, confidence=confidence, rng=rng)
-    bound = tolerance * abs(float(np.median(c)))
+    if metric == "success":
+        # 0/1 data: the Hodges-Lehmann shift is 0 whenever both medians are 1, so judge the
+        # difference in success rates (normal interval) with an absolute bound instead
+        pc, pe = float(c.mean()), float(e.mean())
+        est = pe - pc
+        se = math.sqrt(pc * (1 - pc) / c.size + pe * (1 - pe) / e.size)
+        z = sps.norm.ppf(0.5 + confidence / 2)
+        lo, hi = est - z * se, est + z * se
+        bound = success_bound
+    else:
+        est, lo, hi = hodges_lehmann(c, e, confidence=confidence, rng=rng)
+        bound = tolerance * abs(float(np.median(c)))
     significant = p < (1 - confidence)
     if significant and lo > bound:
         cls = "High"

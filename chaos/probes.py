@@ -53,3 +53,26 @@ def _with_database(dsn: str, database: str) -> str:
 
 def run_live(probe: Any, endpoints: dict[str, str]) -> dict:
     return run_http(probe, endpoints) if probe.type == "http" else run_sql(probe, endpoints)
+
+
+def run_action(action: Any, endpoints: dict[str, str], *, clock: Any = None) -> dict:
+    """One scheduled HTTP step; ``ok`` when the status is the expected one."""
+    import time as _time
+    clock = clock or _time.time
+    started = clock()
+    out: dict[str, Any] = {"name": getattr(action, "name", None) or f"{action.method} {action.url}",
+                           "at": getattr(action, "at", None), "start": started}
+    try:
+        url = action.url.format(endpoints=endpoints)
+        response = httpx.request(action.method, url, json=action.body, timeout=getattr(action, "timeout", 60.0))
+        out["status"] = response.status_code
+        out["body"] = response.text[:300]
+        expect = getattr(action, "expect_status", None)
+        expected = [expect] if isinstance(expect, int) else (expect or [])
+        out["ok"] = not expected or response.status_code in expected
+    except (KeyError, IndexError) as exc:
+        out.update(ok=False, error=f"unknown endpoint {exc}")
+    except httpx.HTTPError as exc:
+        out.update(ok=False, error=f"{type(exc).__name__}: {exc}")
+    out["end"] = clock()
+    return out

@@ -57,4 +57,4 @@ class ProgressView:
             self.console.print(f"chaos: {update['experiment']} t={update['t']:.0f}/{update['duration']:g}s "
                                f"active=[{'; '.join(update['active'])}] availability="
                                f"{'-' if a is None else f'{a:.3f}'} downtime={update['downtime_seconds']}s",
-                               highlight=False)
+                               highlight=False, markup=False)

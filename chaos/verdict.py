@@ -33,7 +33,8 @@ def fault_expectation_failures(fault: Any, m: dict) -> list[str]:
 
 
 def decide(*, status: str, hypothesis: dict, faults: list[Any], measurements: list[dict],
-           invariants: list[dict], aborted_reason: str | None = None) -> tuple[str, list[str]]:
+           invariants: list[dict], aborted_reason: str | None = None,
+           actions: list[dict] | None = None) -> tuple[str, list[str]]:
     reasons: list[str] = []
     if status in ("failed", "interrupted"):
         return "error", [f"the run {status}"]
@@ -60,6 +61,10 @@ def decide(*, status: str, hypothesis: dict, faults: list[Any], measurements: li
         reasons.append(f"hypothesis during faults: {', '.join(names)} out of tolerance in "
                        f"{len(failed_during)} of {len(hypothesis.get('during', []))} checks "
                        f"(first at t={failed_during[0]['t']:g} s)")
+    for a in actions or []:
+        if not a.get("ok"):
+            got = a.get("error") or f"HTTP {a.get('status')}: {a.get('body', '')[:120]}"
+            reasons.append(f"action {a['name']} at t={a.get('t', a.get('at'))} s failed ({got})")
     by_id = {m["fault_id"]: m for m in measurements}
     for f in faults:
         if f.id in by_id:

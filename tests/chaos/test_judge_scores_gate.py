@@ -93,3 +93,11 @@ def test_gate_reads_a_run_directory(tmp_path):
     (tmp_path / "experiments" / "b" / "journal.json").write_text("{not json")
     result = gate.gate_run(tmp_path)
     assert result.code == ExitCode.LAB_ERROR and "unreadable journal" in result.reasons[0]
+
+
+def test_a_drop_in_success_rate_is_harmful_even_when_medians_agree():
+    control = [1.0] * 500
+    experiment = [1.0] * 450 + [0.0] * 50          # 90 % success: both medians are 1
+    r = judge.compare(control, experiment, metric="success")
+    assert r["classification"] == "Low" and r["harmful"] and r["estimate"] == pytest.approx(-0.1)
+    assert judge.compare(control, [1.0] * 499 + [0.0], metric="success")["classification"] == "Pass"
