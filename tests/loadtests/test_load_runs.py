@@ -128,3 +128,16 @@ def test_bad_input_gets_one_clear_sentence(args, message, tmp_path):
                        capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and message in r.stderr, r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_capacity_search_writes_capacity_json(tmp_path, trivial_url):
+    out = tmp_path / "cap"
+    r = subprocess.run([sys.executable, "-m", "lab.cli", "load", "capacity", "--scenario", "trivial",
+                        "--slo-p99", "500", "--start-rate", "100", "--factor", "2", "--max-rate", "200",
+                        "--step-duration", "2", "--host", trivial_url, "--out", str(out)],
+                       capture_output=True, text=True, timeout=90)
+    assert r.returncode == 0, r.stderr
+    cap = json.loads((out / "capacity.json").read_text())
+    assert cap["schema"] == "nineslab.capacity/1" and cap["scenario"] == "trivial"
+    assert [s["rate"] for s in cap["steps"]] == [100, 200] and cap["capacity_rps"] == 200
+    assert "sustains 200 req/s" in r.stderr
