@@ -2,7 +2,7 @@
 server→client is ``downstream``), with a zero-toxic fast path and a toxic pipeline.
 
 Fast path: while the proxy has no toxic for this direction, bytes read from the source
-socket are written straight to the destination transport; the only flow control is
+socket go straight to the destination (spliced in the kernel where Linux allows); the only flow control is
 pausing the source while the destination's buffer is full.
 
 Pipeline: once a toxic exists, reads become :class:`Chunk`\\ s of at most 32 KiB in the

@@ -200,6 +200,58 @@ def test_reset_enables_and_clears_toxics(api):
     assert listening(proxy["listen"])
 
 
+def test_requests_as_the_go_client_and_cli_send_them(api, echo_upstream):
+    port = echo_upstream.address.rsplit(":", 1)[1]
+    headers = {"User-Agent": "toxiproxy-cli", "Content-Type": "application/json"}
+    created = api.post("/proxies", headers=headers, content=(
+        b'{"name":"redis","listen":"localhost:0","upstream":"localhost:%s","enabled":true}' % port.encode()))
+    assert created.status_code == 201
+    toxic = api.post("/proxies/redis/toxics", headers=headers, content=(
+        b'{"name":"","type":"latency","stream":"downstream","toxicity":1,'
+        b'"attributes":{"latency":1000,"jitter":0}}'))
+    assert toxic.status_code == 200 and toxic.json()["name"] == "latency_downstream"
+    updated = api.patch("/proxies/redis/toxics/latency_downstream", headers=headers,
+                        content=b'{"toxicity":1,"attributes":{"latency":0}}')
+    assert updated.json()["attributes"] == {"latency": 0, "jitter": 0}
+    toggled = api.post("/proxies/redis", headers=headers, content=b'{"enabled":false}')
+    assert toggled.json()["enabled"] is False
+    toggled = api.patch("/proxies/redis", headers=headers, content=b'{"enabled":true}')
+    assert toggled.json()["enabled"] is True
+    assert connect(tuple_of(toggled.json()["listen"])).close() is None  # localhost upstream dials fine
+
+
+def tuple_of(listen: str) -> tuple[str, int]:
+    host, port = listen.rsplit(":", 1)
+    return host.strip("[]"), int(port)
+
+
+def test_delete_closes_open_connections(api, echo_upstream):
+    client = connect(create_proxy(api, "p", echo_upstream.address))
+    client.sendall(b"x")
+    assert recv_exactly(client, 1) == b"x"
+    api.delete("/proxies/p")
+    client.settimeout(2)
+    try:
+        assert client.recv(10) == b""
+    except ConnectionResetError:
+        pass
+    client.close()
+
+
+def test_ipv6_listen(api, echo_upstream):
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6")
+    reply = api.post("/proxies", json={"name": "v6", "listen": "[::1]:0", "upstream": echo_upstream.address})
+    if reply.status_code == 500:
+        pytest.skip(f"IPv6 loopback unavailable: {reply.json()['error']}")
+    listen = reply.json()["listen"]
+    assert listen.startswith("[::1]:") and not listen.endswith(":0")
+    client = socket.create_connection(tuple_of(listen), timeout=5)
+    client.sendall(b"six")
+    assert recv_exactly(client, 3) == b"six"
+    client.close()
+
+
 def test_upstream_that_refuses_closes_the_client(api):
     address = create_proxy(api, "p", f"127.0.0.1:{free_port()}")
     client = connect(address)
