@@ -2,8 +2,8 @@
 server→client is ``downstream``), with a zero-toxic fast path and a toxic pipeline.
 
 Fast path: while the proxy has no toxic for this direction, bytes read from the source
-socket go straight to the destination (spliced in the kernel where Linux allows); the only flow control is
-pausing the source while the destination's buffer is full.
+socket go straight to the destination (spliced inside the kernel where Linux allows);
+the only flow control is pausing the source while the destination is backed up.
 
 Pipeline: once a toxic exists, reads become :class:`Chunk`\\ s of at most 32 KiB in the
 head channel, each toxic is a :class:`Stage` (its own task reading one channel and
