@@ -85,7 +85,7 @@ class RegionConsumer:
         while True:
             try:
                 msgs = await self.sub.fetch(batch, timeout=1.0)
-            except nats.errors.TimeoutError:
+            except (nats.errors.TimeoutError, asyncio.TimeoutError):
                 continue
             except asyncio.CancelledError:
                 raise

@@ -84,6 +84,18 @@ class Connection:
         finally:
             self.writer = None
 
+    async def flush_and_close(self, code: int, reason: str, timeout: float = 2.0) -> None:
+        """Send what is queued (the error frames that explain the close), then close."""
+        deadline = time.monotonic() + timeout
+        while (self.writer is not None or self.out) and time.monotonic() < deadline:
+            if self.writer is None:
+                self.writer = asyncio.ensure_future(self._drain())
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(self.writer), max(0.01, deadline - time.monotonic()))
+        self.closed = True
+        with contextlib.suppress(Exception):
+            await self.ws.close(code, reason=reason)
+
     async def _close(self, code: int) -> None:
         with contextlib.suppress(Exception):
             await self.ws.close(code)
@@ -438,8 +450,7 @@ def build_app(service: ChatService, *, lifespan: bool = True) -> Starlette:
                 if text is None:
                     text = event.get("bytes") or b""
                 if not await service.handle_frame(conn, text):
-                    conn.closed = True
-                    await ws.close(protocol.CLOSE_POLICY, reason="flood: rate limit ignored")
+                    await conn.flush_and_close(protocol.CLOSE_POLICY, "flood: rate limit ignored")
                     break
         except (WebSocketDisconnect, RuntimeError):
             pass

@@ -14,7 +14,7 @@ from system.chat.devlab import ChatLab
 REGIONS = ["us-east", "eu-west"]
 FAST_ROUTER = {"check_interval": 0.2, "failure_threshold": 2, "check_timeout": 0.5, "route_ttl": 5}
 CHAT_SETTINGS = {"ack_wait": 2.0, "breaker_reset": 0.5, "dep_check_interval": 0.2, "redelivery_delay": 0.3,
-                 "rate_limit_per_second": 50, "rate_limit_burst": 20, "flood_close_after": 60,
+                 "rate_limit_per_second": 5, "rate_limit_burst": 10, "flood_close_after": 30,
                  "max_message_bytes": 4096}
 
 

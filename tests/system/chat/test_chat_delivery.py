@@ -144,7 +144,10 @@ def test_bad_input_gets_error_frames_and_never_hurts_others(chat_lab):
             codes = []
             with pytest.raises(websockets.exceptions.ConnectionClosed) as info:
                 while True:
-                    frame = json.loads(await asyncio.wait_for(m.recv(), 10))
+                    try:
+                        frame = json.loads(await asyncio.wait_for(m.recv(), 10))
+                    except asyncio.TimeoutError:
+                        raise AssertionError(f"no close after a flood; frames: {codes}") from None
                     codes.append(frame.get("code") or frame["type"])
             assert "rate_limited" in codes and info.value.rcvd.code == 1008
         # a frame larger than the transport limit closes that socket with 1009 only
