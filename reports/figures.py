@@ -13,6 +13,8 @@ from reports.compare import Comparison
 from reports.loader import ExperimentView, RunView
 from reports.summary import Summary
 
+TORNADO_ROWS = 12
+
 
 @dataclasses.dataclass
 class Plot:
@@ -82,23 +84,57 @@ def _budget_plots(view: RunView, summary: Summary, attempt) -> None:
             lambda: downtime_cdf.render(edges, counts, budget=b.budget_minutes, p_exceed=b.p_exceed))
     monthly = sim.get("monthly") or {}
     burn = monthly.get("mean_burn") or []
-    lo, hi = monthly.get("cumulative_p05"), monthly.get("cumulative_p95")
-    band = (lo, hi) if isinstance(lo, list) and isinstance(hi, list) and len(lo) == len(hi) == len(burn) else None
+    band, band_note = _burn_band(monthly, burn, edges, counts)
     attempt("burn_down", "budget", "Monthly budget burn-down",
             no_sim or (None if burn else "sim/result.json has no monthly.mean_burn"),
             lambda: burn_down.render(burn, budget=b.budget_minutes, band=band,
                                      p_exhausted=monthly.get("p_exhausted_by_month") or None),
-            caption="" if band or not burn else
-            "No percentile band: the simulation did not write monthly.cumulative_p05/p95.")
+            caption=band_note)
     attr = {k: v for k, v in (sim.get("attribution") or {}).items() if isinstance(v, (int, float))}
     attempt("attribution", "budget", "Downtime by failure mode",
             no_sim or (None if attr else "sim/result.json has no attribution"),
             lambda: attribution.render(attr, budget=b.budget_minutes))
     sens = [s for s in sim.get("sensitivities") or []
             if isinstance(s, dict) and isinstance(s.get("low"), (int, float)) and isinstance(s.get("high"), (int, float))]
+    sens.sort(key=lambda s: -abs(float(s["high"]) - float(s["low"])))
+    shown = sens[:TORNADO_ROWS]
+    base = next((float(s["base"]) for s in sens if isinstance(s.get("base"), (int, float))), None)
     attempt("sensitivities", "budget", "Sensitivities (tornado)",
-            no_sim or (None if sens else "sim/result.json has no sensitivities"),
-            lambda: tornado.render(sens, baseline=b.mean, budget=b.budget_minutes))
+            no_sim or (None if sens else "sim/result.json has no sensitivities (run without --no-sensitivities)"),
+            lambda: tornado.render(shown, baseline=base if base is not None else b.mean, budget=b.budget_minutes),
+            caption=f"the {len(shown)} largest of {len(sens)} parameters" if len(sens) > len(shown) else "")
+
+
+def _burn_band(monthly: dict, burn: list, edges: list, counts: list) -> tuple[tuple[list, list] | None, str]:
+    """The 5th–95th percentile band of cumulative burn, and a caption saying where it came from.
+
+    The simulation may write it (``monthly.cumulative_p05``/``cumulative_p95``); otherwise it
+    is approximated from the yearly distribution, spread over the months as the mean burns.
+    """
+    lo, hi = monthly.get("cumulative_p05"), monthly.get("cumulative_p95")
+    if isinstance(lo, list) and isinstance(hi, list) and len(lo) == len(hi) == len(burn):
+        return (lo, hi), ""
+    if not burn or len(edges) != len(counts) + 1 or not sum(counts):
+        return None, "No band: the result has neither monthly percentiles nor a yearly histogram."
+    import numpy as np
+
+    cum = np.cumsum(np.asarray(burn, dtype=float))
+    if cum[-1] <= 0:
+        return None, "No band: nothing was burned."
+    share = cum / cum[-1]
+    q05, q95 = _histogram_quantiles(edges, counts, (0.05, 0.95))
+    return ((q05 * share).tolist(), (q95 * share).tolist()), (
+        "Band approximated: the 5th–95th percentile of yearly downtime, spread over the months as "
+        "the mean burns (the result has no monthly percentiles).")
+
+
+def _histogram_quantiles(edges: list, counts: list, qs: tuple[float, ...]) -> list[float]:
+    import numpy as np
+
+    e = np.asarray(edges, dtype=float)
+    cdf = np.concatenate([[0.0], np.cumsum(np.asarray(counts, dtype=float))])
+    cdf /= cdf[-1]
+    return [float(np.interp(q, cdf, e)) for q in qs]
 
 
 def _experiment_plots(exp: ExperimentView, attempt) -> None:

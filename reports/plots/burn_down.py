@@ -1,8 +1,9 @@
 """The monthly error-budget burn-down: budget left after each month, with its band.
 
-The band is the 5th–95th percentile of cumulative burn when the simulation wrote it
-(``monthly.cumulative_p05`` / ``cumulative_p95``, an extension of contracts §4); the
-straight line is the even burn that would spend the budget exactly by December.
+The band is the 5th–95th percentile of cumulative burn (``monthly.cumulative_p05`` /
+``cumulative_p95``, an optional extension of contracts §4, or an approximation the caller
+makes from the yearly distribution); the straight line is the even burn that would spend
+the budget exactly by December.
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ def render(mean_burn: list[float], *, budget: float, band: tuple[list[float], li
     if band is not None:
         lo, hi = (np.concatenate([[0.0], np.asarray(b, dtype=float)]) for b in band)
         ax.fill_between(months, budget - hi, budget - lo, color=ACCENT, alpha=0.2,
-                        label="5th–95th percentile")
+                        label="5th–95th percentile of years")
     ax.plot(months, left, color=ACCENT, lw=2, marker="o", ms=3, label="mean budget left")
     ax.axhline(0, color=BAD, lw=1.5)
     ax.set_xticks(months)
