@@ -58,9 +58,9 @@ def chat_lab():
         shutil.rmtree(root, ignore_errors=True)
 
 
-@pytest.fixture
-def fresh_lab():
-    """A lab for a destructive test: two replicas in us-east, one in eu-west."""
+@pytest.fixture(scope="module")
+def ha_lab():
+    """A lab for destructive tests: two replicas in us-east, one in eu-west."""
     root = private_root()
     group, lab = make_lab(root, {"us-east": 2, "eu-west": 1})
     try:

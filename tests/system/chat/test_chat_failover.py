@@ -1,0 +1,140 @@
+"""High availability on real servers: a chat server killed mid-conversation, a region's
+PostgreSQL stopped, a whole region failed over by the routers. Tests run in this order on one lab."""
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import httpx
+import pytest
+
+from lab.servers.base import wait_until
+from system.chat.client import ChatClient, ChatClientError
+from system.common.auth import issue_token
+
+pytestmark = [pytest.mark.infra, pytest.mark.slow]
+
+
+def client(lab, user: str) -> ChatClient:
+    return ChatClient(user, issue_token(lab.secret, user), routers=list(lab.router_urls.values()))
+
+
+async def send_until_acked(c: ChatClient, to: str, body: str, deadline: float = 20.0) -> dict:
+    """What a real client does: retry a send whose connection dropped, until it is acked."""
+    end = time.monotonic() + deadline
+    while True:
+        try:
+            return await c.send(to, body, timeout=5)
+        except ChatClientError:
+            if time.monotonic() > end:
+                raise
+            await asyncio.sleep(0.1)
+
+
+async def receive_ids(c: ChatClient, want: set[str], timeout: float) -> set[str]:
+    got, end = set(), time.monotonic() + timeout
+    while not want <= got and time.monotonic() < end:
+        try:
+            got.add((await c.receive(max(0.05, end - time.monotonic())))["id"])
+        except asyncio.TimeoutError:
+            break
+    return got
+
+
+def has_event(lab, source: str, kind: str, subject: str, state: str) -> bool:
+    return any(e["kind"] == kind and e["subject"] == subject and e["state"] == state for e in lab.events(source))
+
+
+def test_server_killed_mid_conversation_loses_nothing_acked(ha_lab):
+    alice, bob = f"alice{uuid.uuid4().hex[:6]}@us-east", f"bob{uuid.uuid4().hex[:6]}@eu-west"
+
+    async def scenario():
+        a, b = client(ha_lab, alice), client(ha_lab, bob)
+        await a.connect()
+        await b.connect()
+        victim = a.route["server_name"]
+        acked_ab, acked_ba = [], []
+        for i in range(10):
+            acked_ab.append(await send_until_acked(a, bob, f"a{i}"))
+            acked_ba.append(await send_until_acked(b, alice, f"b{i}"))
+            if i == 4:
+                ha_lab.chat[victim].popen.kill()           # SIGKILL mid-conversation
+        got_b = await receive_ids(b, {x["id"] for x in acked_ab}, 20)
+        got_a = await receive_ids(a, {x["id"] for x in acked_ba}, 20)
+        assert {x["id"] for x in acked_ab} <= got_b
+        assert {x["id"] for x in acked_ba} <= got_a          # incl. what the killed consumer held
+        assert a.connections >= 2 and a.route["server_name"] != victim
+        await a.close()
+        await b.close()
+        return victim
+    victim = asyncio.run(scenario())
+    wait_until(lambda: has_event(ha_lab, "router-1", "health", victim, "unhealthy"), timeout=10, what="health event")
+    ha_lab.restart_chat(victim)
+    wait_until(lambda: has_event(ha_lab, "router-1", "health", victim, "healthy"), timeout=10, what="recovery")
+
+
+def test_postgres_stopped_history_falls_back_and_messages_are_stored_when_it_returns(ha_lab):
+    alice, bob = f"alice{uuid.uuid4().hex[:6]}@us-east", f"bob{uuid.uuid4().hex[:6]}@eu-west"
+    pg = ha_lab.infra["eu-west"].pg
+    url = ha_lab.chat_urls["chat-eu-west-1"]
+
+    async def scenario():
+        a, b = client(ha_lab, alice), client(ha_lab, bob)
+        await a.connect()
+        await b.connect()
+        before = [await a.send(bob, f"before {i}") for i in range(3)]
+        await receive_ids(b, {x["id"] for x in before}, 10)
+        pg.process.stop(grace=5)
+        await asyncio.to_thread(wait_until, lambda: has_event(ha_lab, "chat-eu-west-1", "breaker", "postgres", "open"),
+                                timeout=15, what="breaker open")
+        hist = await b.history()
+        assert hist["source"] == "cache"
+        assert {x["id"] for x in before} <= {m["id"] for m in hist["messages"]}
+        during = [await a.send(bob, f"during {i}") for i in range(5)]      # acked: JetStream holds them
+        assert {x["id"] for x in during} <= await receive_ids(b, {x["id"] for x in during}, 10)   # live push
+        async with httpx.AsyncClient() as http:
+            r = await http.get(f"{url}/readyz")
+            assert r.status_code == 200 and "postgres" in r.json()["degraded"]
+        ha_lab.group.restart(pg.process)
+        want = {x["id"] for x in before + during}
+        end = time.monotonic() + 30
+        while True:
+            hist = await b.history()
+            if hist["source"] == "postgres" and want <= {m["id"] for m in hist["messages"]}:
+                break
+            assert time.monotonic() < end, f"not stored after PostgreSQL returned: {hist['source']}"
+            await asyncio.sleep(0.2)
+        ids = [m["id"] for m in hist["messages"]]
+        assert len(ids) == len(set(ids))                                    # stored once
+        await a.close()
+        await b.close()
+    asyncio.run(scenario())
+    assert has_event(ha_lab, "chat-eu-west-1", "breaker", "postgres", "closed")
+
+
+def test_region_without_healthy_server_fails_over_and_is_restored(ha_lab):
+    alice = f"alice{uuid.uuid4().hex[:6]}@us-east"
+    router = ha_lab.router_urls["router-2"]
+    us = [n for n in ha_lab.chat if n.startswith("chat-us-east")]
+    for n in us:
+        ha_lab.chat[n].stop(grace=5)
+
+    def routed_to(region: str) -> bool:
+        r = httpx.get(f"{router}/route", params={"user": alice}, timeout=1)
+        return r.status_code == 200 and r.json()["region"] == region
+
+    wait_until(lambda: routed_to("eu-west"), timeout=10, what="failover to eu-west")
+    assert has_event(ha_lab, "router-2", "failover", "us-east", "failed_over")
+    # a failed-over user can still talk: connect to eu-west and send
+    async def scenario():
+        a = client(ha_lab, alice)
+        await a.connect()
+        assert a.route["failed_over"] is True
+        await a.send(f"bob{uuid.uuid4().hex[:6]}@eu-west", "from exile")
+        await a.close()
+    asyncio.run(scenario())
+    for n in us:
+        ha_lab.group.restart(ha_lab.chat[n])
+    wait_until(lambda: routed_to("us-east"), timeout=30, what="restore to us-east")
+    assert has_event(ha_lab, "router-2", "failover", "us-east", "restored")
