@@ -43,7 +43,7 @@ def test_quantiles_interpolate_within_buckets():
 
 
 @pytest.mark.parametrize("steps", [
-    [(100, 0, None), (90, 10, "firing"), (93, 7, None), (95, 5, "resolved"), (94, 5, None)],  # 5 % is not above 5 %
+    [(100, 0, None), (90, 10, "firing"), (93, 7, None), (95, 5, "resolved"), (96, 4, None)],  # 5 % is not above 5 %
     [(5, 5, None)],                                # too few events to judge
 ])
 def test_error_rate_alert(steps):
