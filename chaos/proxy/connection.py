@@ -1,9 +1,10 @@
 """A proxied connection: the client socket, the upstream socket and the two links between.
 
 :class:`Side` drives one non-blocking socket straight from the event loop's reader and
-writer callbacks. While the link reading it has no toxic (the fast path) and Linux
-``splice(2)`` is available, bytes move socket → pipe → socket inside the kernel and
-never enter Python; otherwise they are read into ``bytes`` and handed to the link.
+writer callbacks. While the link reading it has no toxic (the fast path), Linux
+``splice(2)`` is available and the traffic is a bulk stream (a read of 64 KiB or more),
+bytes move socket → pipe → socket inside the kernel and never enter Python; otherwise
+they are read into ``bytes`` and handed to the link.
 Writes go out at once when the socket takes them, and the rest waits in a queue
 (bytes still in the splice pipe always leave first, so order is kept across a switch
 between the two paths). A queue above ``WRITE_HIGH`` pauses the source of the link
@@ -35,6 +36,7 @@ READ_SIZE = 256 * 1024
 WRITE_HIGH = 1 << 20   # queued bytes that pause the source
 WRITE_LOW = 256 * 1024  # ... and that resume it
 PIPE_SIZE = 256 * 1024
+SPLICE_THRESHOLD = 64 * 1024  # a read this large marks a bulk stream; small messages skip the pipe
 _F_SETPIPE_SZ = 1031
 SPLICE = hasattr(os, "splice") and hasattr(os, "SPLICE_F_NONBLOCK")
 _SPLICE_FLAGS = (os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK) if SPLICE else 0
@@ -61,6 +63,7 @@ class Side:
         self._pipe: tuple[int, int] | None = None
         self._pipe_pending = 0
         self._write_paused = False
+        self._bulk = False  # splice once reads show a bulk stream
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError:
@@ -89,7 +92,7 @@ class Side:
 
     def _on_readable(self) -> None:
         link = self.reader
-        if link.fast and SPLICE:
+        if self._bulk and link.fast:
             dest = link.dest
             if dest._splice_ready():
                 self._splice_to(link, dest)
@@ -104,6 +107,8 @@ class Side:
         if not data:
             self._at_eof()
             return
+        if len(data) >= SPLICE_THRESHOLD and SPLICE:
+            self._bulk = True  # a stream, not requests: worth a pipe to splice through
         link.feed(data)
 
     def _splice_to(self, link: Link, dest: "Side") -> None:
