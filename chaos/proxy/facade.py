@@ -97,7 +97,7 @@ class FaultProxy:
                   toxicity: float = 1.0, name: str | None = None) -> str:
         """Add a toxic to a link; returns its name (``<type>_<stream>`` unless given)."""
         body: dict[str, Any] = {"type": type, "stream": stream, "toxicity": toxicity,
-                                "attributes": dict(attributes)}
+                                "attributes": _integral(attributes)}
         if name:
             body["name"] = name
         response = self._request("POST", f"/proxies/{link}/toxics", json=body,
@@ -105,7 +105,7 @@ class FaultProxy:
         return response.json()["name"]
 
     def update_toxic(self, link: str, name: str, attributes: dict[str, int]) -> None:
-        self._patch(f"/proxies/{link}/toxics/{name}", {"attributes": dict(attributes)},
+        self._patch(f"/proxies/{link}/toxics/{name}", {"attributes": _integral(attributes)},
                     what=f"update toxic {name} on link {link}")
 
     def remove_toxic(self, link: str, name: str) -> None:
@@ -135,6 +135,12 @@ class FaultProxy:
             return self._client.get("/version").status_code == 200
         except httpx.HTTPError:
             return False
+
+
+def _integral(attributes: dict[str, Any]) -> dict[str, Any]:
+    """Attributes are Go int64s: 100.0 must travel as 100, or both servers refuse it."""
+    return {key: int(value) if isinstance(value, float) and value.is_integer() else value
+            for key, value in attributes.items()}
 
 
 def _error_text(response: httpx.Response) -> str:

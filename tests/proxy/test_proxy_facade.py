@@ -61,7 +61,7 @@ def test_toxic_lifecycle(fault_proxy, echo_upstream):
     link = "chat-us-east-1>pg-us-east"
     name = fault_proxy.add_toxic(link, "bandwidth", {"rate": 100}, stream="upstream", toxicity=0.5, name="slow")
     assert name == "slow"
-    fault_proxy.update_toxic(link, "slow", {"rate": 200})
+    fault_proxy.update_toxic(link, "slow", {"rate": 200.0})  # integral floats travel as ints
     toxic = fault_proxy.list_links()[link]["toxics"][0]
     assert toxic["attributes"] == {"rate": 200} and toxic["toxicity"] == 0.5
     fault_proxy.remove_toxic(link, "slow")
