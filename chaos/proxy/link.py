@@ -91,6 +91,7 @@ class Link:
         self.finished = False
         self.received = 0
         self.sent = 0
+        self._loop = asyncio.get_running_loop()
 
     # -- building -------------------------------------------------------------
 
@@ -130,7 +131,7 @@ class Link:
         if self.fast:
             self._write_dest(data)
             return
-        ts = self.head_time()
+        ts = self._loop.time()
         if len(data) <= CHUNK_SIZE:
             self.head.put_nowait(Chunk(data, ts))
         else:
@@ -139,9 +140,6 @@ class Link:
                 self.head.put_nowait(Chunk(view[i:i + CHUNK_SIZE], ts))
         if self.head.full():
             self.source.set_paused("head", True)
-
-    def head_time(self) -> float:
-        return asyncio.get_running_loop().time()
 
     def feed_eof(self) -> None:
         if self.eof:
@@ -172,7 +170,7 @@ class Link:
 
     def _start_writer(self) -> None:
         self.source.set_paused("dest", False)
-        self.writer = asyncio.get_running_loop().create_task(self._write_loop())
+        self.writer = self._loop.create_task(self._write_loop())
 
     async def _stop_writer(self) -> None:
         writer, self.writer = self.writer, None
@@ -192,7 +190,7 @@ class Link:
                 return
             self._write_dest(chunk.data)
             while self.dest_paused and not self.dest.lost:
-                self._dest_resumed = asyncio.get_running_loop().create_future()
+                self._dest_resumed = self._loop.create_future()
                 await self._dest_resumed
 
     def _go_fast(self) -> None:
