@@ -14,9 +14,11 @@ streams as the fast engine (:mod:`sim.streams`), drawn in blocks.
 """
 from __future__ import annotations
 
+from functools import partial
+
 import simpy
 
-from sim import streams
+from sim import clusters, streams
 from sim.burn_rate import time_to_page
 from sim.episodes import ChunkTotals
 from sim.quantities import HOURS_PER_MONTH
@@ -274,8 +276,9 @@ class SimpyEngine:
 
     name = "simpy"
 
-    def __init__(self, topo: Topology, seed: int) -> None:
+    def __init__(self, topo: Topology, seed: int, *, full: bool = False) -> None:
         self.topo, self.seed = topo, seed
+        self.burn_sample_years = BURN_SAMPLE_YEARS
         self.names = topo.attribution_names
         self.name_index = {n: i for i, n in enumerate(self.names)}
         self.threshold = [sl.down_threshold for sl in topo.slots]
@@ -288,6 +291,33 @@ class SimpyEngine:
                 redundant = spec.n - spec.k >= 1
                 impact = redundant and (spec.partial or spec.capacity)
                 self.inst_weight[(mode.index, s)] = topo.weight(s, False) if impact else 0.0
+        # shared repair crews make failure times depend on the system: everything through SimPy
+        self.full = full or self.has_crews
+        if not self.full:
+            self._isolated_tables()
+
+    def _isolated_tables(self) -> None:
+        """Table rows of every (mode, slot) episode kind, for isolated failures in closed form."""
+        from sim.engine_fast import _Tables
+
+        topo = self.topo
+        tables = _Tables(topo)
+        shape = (len(topo.modes), len(topo.slots))
+        kinds = ("partial", "capacity", "group_u", "group_d", "failing", "failed_over")
+        self.isolated_rows = {k: np.zeros(shape, np.int64) for k in kinds}
+        for mode in topo.modes:
+            spec = topo.model.groups[mode.group]
+            for s in mode.slots:
+                for kind in kinds:
+                    if kind == "partial" and not spec.partial or kind == "capacity" and not spec.capacity:
+                        continue
+                    share = mode.share if kind.startswith("group") else None
+                    self.isolated_rows[kind][mode.index, s] = tables.row(s, kind, share)
+        self.bad_tab, self.cum_tab = tables.arrays()
+        self.redundant_slot = np.array([sl.n - sl.spec.k >= 1 for sl in topo.slots])
+        self.failover_slot = np.array([sl.spec.failover for sl in topo.slots])
+        self.attr_self = np.array([self.name_index[m.name] for m in topo.modes])
+        self.attr_group = np.array([self.name_index[m.charge_group_loss_to] for m in topo.modes])
 
     def group_shares(self, slot: int, share) -> tuple[float, float]:
         """Failing share of a slot below k before and after detection (cached)."""
@@ -310,6 +340,8 @@ class SimpyEngine:
         router = topo.model.router
         self.group_failover = _Draws(_Sum(router.failover, router.propagate),
                                      streams.stream(self.seed, chunk, "router", streams.FAILOVER))
+        if not self.full:
+            return clusters.run_chunk(self, draws, years)
         downtime = np.zeros(years)
         monthly = np.zeros((years, 12))
         attribution = np.zeros(len(self.names))
@@ -317,23 +349,19 @@ class SimpyEngine:
         totals = ChunkTotals(years, downtime, monthly, attribution, failures,
                              burn_years=min(years, BURN_SAMPLE_YEARS))
         incidents = []
+        timelines = self._timelines(draws, years)
+        counts = [0] * len(self.names)
         for y in range(years):
-            year = self._year(draws, failures, record=y < BURN_SAMPLE_YEARS)
+            year = self._year(draws, counts, record=y < BURN_SAMPLE_YEARS, timelines=timelines, y=y)
             downtime[y] = year.downtime
             monthly[y] = year.monthly
             for name, minutes in year.attribution.items():
                 attribution[self.name_index.get(name, 0)] += minutes
             if year.record:
                 incidents.extend(_incidents(year.segments))
+        failures += np.asarray(counts, dtype=float)
         if incidents:
-            width = max(len(i) for i in incidents)
-            d = np.zeros((len(incidents), width))
-            f = np.zeros((len(incidents), width))
-            minutes = np.zeros(len(incidents))
-            for row, phases in enumerate(incidents):
-                for col, (dur, frac) in enumerate(phases):
-                    d[row, col], f[row, col] = dur, frac
-                minutes[row] = sum(dur * frac for dur, frac in phases) * 60.0
+            d, f, minutes = self.pad_incidents(incidents)
             ttp = time_to_page(d, f, slo=topo.model.slo)
             paged = ~np.isnan(ttp)
             totals.incidents = len(incidents)
@@ -343,7 +371,48 @@ class SimpyEngine:
         return totals
 
     # ------------------------------------------------------------------------------------------
-    def _year(self, draws, failures, record: bool) -> _Year:
+    def _renewal_arrays(self, mode, d, years: int, n: int):
+        """Failures of every (year, instance) of one slot, drawn ahead with NumPy.
+
+        Without repair crews a failure's timing does not depend on the rest of the system,
+        so the renewal (up, down, up, ...) of each instance is drawn as blocks of cycles,
+        cumulated, and cut at the year's end.  Returns (year, t, instance, duration, td, tf).
+        """
+        owners = years * n
+        lam_t = mode.rate * YEAR
+        cycles = int(lam_t + 6 * lam_t ** 0.5 + 6)
+        while True:
+            if mode.gaps is not None:
+                up = mode.gaps.sample(d.gaps.rng, owners * cycles).reshape(owners, cycles)
+            else:
+                up = d.up.rng.standard_exponential((owners, cycles)) / mode.rate
+            down = (mode.duration.sample(d.duration.rng, owners * cycles)
+                    + mode.recovery.sample(d.recovery.rng, owners * cycles)).reshape(owners, cycles)
+            fail_at = np.cumsum(up, axis=1)
+            fail_at[:, 1:] += np.cumsum(down, axis=1)[:, :-1]
+            if (fail_at[:, -1] >= YEAR).all():
+                break
+            cycles *= 2   # a block too short for some instance: draw longer blocks
+        rows, cols = np.nonzero(fail_at < YEAR)
+        k = len(rows)
+        return (rows // n, fail_at[rows, cols], rows % n, down[rows, cols],
+                mode.detection.sample(d.detection.rng, k), mode.failover.sample(d.failover.rng, k))
+
+    def _timelines(self, draws, years: int) -> dict:
+        """Per (mode, slot) without shared repair: each year's index bounds and failure lists."""
+        out = {}
+        for mode, by_slot in zip(self.topo.modes, draws):
+            group = self.topo.model.groups[mode.group]
+            if mode.rate <= 0 or group.repair_crews:
+                continue
+            for s in mode.slots:
+                year_of, t, inst, dur, td, tf = self._renewal_arrays(mode, by_slot[s], years, group.n)
+                bounds = np.searchsorted(year_of, np.arange(years + 1)).tolist()
+                out[(mode.index, s)] = (bounds, t.tolist(), inst.tolist(), dur.tolist(),
+                                        td.tolist(), tf.tolist())
+        return out
+
+    def _year(self, draws, failures, record: bool, timelines: dict, y: int) -> _Year:
         env = simpy.Environment()
         year = _Year(self, env, record)
         topo = self.topo
@@ -352,6 +421,14 @@ class SimpyEngine:
             if mode.rate > 0:
                 for s in mode.slots:
                     d = by_slot[s]
+                    line = timelines.get((mode.index, s))
+                    if line is not None:
+                        bounds, t, inst, dur, td, tf = line
+                        fail_now = self._fail_now
+                        for k in range(bounds[y], bounds[y + 1]):
+                            env.timeout(t[k]).callbacks.append(
+                                partial(fail_now, year, mode, d, s, inst[k], dur[k], td[k], tf[k], failures))
+                        continue
                     for inst in range(group.n):
                         first = d.next_up()
                         if first < YEAR:
@@ -399,6 +476,58 @@ class SimpyEngine:
                 env.timeout(duration).callbacks.append(done)
             req.callbacks.append(granted)
 
+    def _fail_now(self, year: _Year, mode, d, slot: int, inst: int, duration: float, td: float,
+                  tf: float, failures, _event=None, *, bursts: bool = True) -> None:
+        """A pre-drawn failure happens: the instance goes down for ``duration``."""
+        failures[self.name_index[mode.name]] += 1
+        charge = mode.charge_group_loss_to
+        ev = [mode.name, self.inst_weight[(mode.index, slot)], False, False, charge, td,
+              (td, tf, charge, mode.share) if self.threshold[slot] == 1 else None]
+        self._down(year, mode, d, slot, inst, duration, ev)
+        if bursts and mode.burst_probability:
+            self._maybe_burst(year, mode, d, slot, inst, failures)
+
+    def _ccf_now(self, year: _Year, mode, d, slot: int, whole: float, td: float, tf: float,
+                 _event=None) -> None:
+        """A pre-drawn common cause takes every instance of the slot down."""
+        spec = self.topo.slots[slot].spec
+        for inst in range(spec.n):
+            duration = whole if mode.ccf_restore == "whole" else d.duration() + d.recovery()
+            ev = [mode.name, 0.0, False, False, mode.charge_group_loss_to, td,
+                  (td, tf, mode.charge_group_loss_to, mode.share)]
+            year.instance_down(slot, inst, ev)
+            year.env.timeout(duration).callbacks.append(
+                lambda _e, i=inst, e=ev: year.instance_up(slot, i, e))
+
+    def new_year(self, record: bool):
+        env = simpy.Environment()
+        return env, _Year(self, env, record)
+
+    @staticmethod
+    def incidents_of(year: "_Year") -> list:
+        return _incidents(year.segments)
+
+    @staticmethod
+    def pad_incidents(incidents: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        width = max(len(i) for i in incidents)
+        d = np.zeros((len(incidents), width))
+        f = np.zeros((len(incidents), width))
+        minutes = np.zeros(len(incidents))
+        for row, phases in enumerate(incidents):
+            for col, (dur, frac) in enumerate(phases):
+                d[row, col], f[row, col] = dur, frac
+            minutes[row] = sum(dur * frac for dur, frac in phases) * 60.0
+        return d, f, minutes
+
+    def _maybe_burst(self, year: _Year, mode, d, slot: int, inst: int, failures) -> None:
+        n = self.topo.slots[slot].n
+        if n > 1 and d.uniform() < mode.burst_probability:
+            for j in range(1, min(mode.burst_extra, n - 1) + 1):
+                sibling = (inst + j) % n
+                delay = d.uniform() * mode.burst_window
+                year.env.timeout(delay).callbacks.append(
+                    lambda _e, sib=sibling: self._sibling(year, mode, d, slot, sib, failures))
+
     def _fail_cb(self, year: _Year, mode, d: _ModeDraws, slot: int, inst: int, failures):
         attr = self.name_index[mode.name]
         n = self.topo.slots[slot].n
@@ -413,12 +542,8 @@ class SimpyEngine:
                 if year.env.now + wait < YEAR:
                     year.env.timeout(wait).callbacks.append(fail)
             self._down(year, mode, d, slot, inst, duration, ev, then=next_failure)
-            if mode.burst_probability and n > 1 and d.uniform() < mode.burst_probability:
-                for j in range(1, min(mode.burst_extra, n - 1) + 1):
-                    sibling = (inst + j) % n
-                    delay = d.uniform() * mode.burst_window
-                    year.env.timeout(delay).callbacks.append(
-                        lambda _e, sib=sibling: self._sibling(year, mode, d, slot, sib, failures))
+            if mode.burst_probability:
+                self._maybe_burst(year, mode, d, slot, inst, failures)
         return fail
 
     def _sibling(self, year: _Year, mode, d, slot: int, inst: int, failures) -> None:

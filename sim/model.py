@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import json
 import hashlib
 import math
 from pathlib import Path
@@ -340,7 +341,7 @@ def load_model(path: str | Path | None = None, *, overrides: dict[str, str] | No
 def model_from_dict(raw: dict, *, name: str = "<inline>") -> LoadedModel:
     """Validate an in-memory model (tests, calibration replicates)."""
     model = validate_raw(raw, path=name)
-    digest = hashlib.sha256(yaml.safe_dump(raw, sort_keys=True).encode()).hexdigest()[:16]
+    digest = hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()[:16]
     return LoadedModel(model, raw, file=name, text_hash=digest, overrides={}, regions=None)
 
 

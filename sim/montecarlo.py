@@ -22,7 +22,7 @@ from sim.episodes import ChunkTotals
 from sim.model import model_from_dict
 from sim.topology import Topology
 
-CHUNK_YEARS = {"fast": 20_000, "simpy": 250}
+CHUNK_YEARS = {"fast": 20_000, "simpy": 2_000, "simpy-full": 250}
 CHECK_EVERY = 4
 Z95 = 1.959963984540054
 
@@ -43,7 +43,7 @@ def make_engine(name: str, topo: Topology, seed: int):
         from sim.engine_fast import FastEngine
         return FastEngine(topo, seed)
     from sim.engine_simpy import SimpyEngine
-    return SimpyEngine(topo, seed)
+    return SimpyEngine(topo, seed, full=(name == "simpy-full"))
 
 
 @dataclasses.dataclass

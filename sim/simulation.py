@@ -21,7 +21,7 @@ from sim.result import build_result
 from sim.sensitivity import tornado
 from sim.topology import Topology
 
-ENGINES = ("auto", "fast", "simpy")
+ENGINES = ("auto", "fast", "simpy", "simpy-full")
 UNCERTAINTY_REPLICATES = 20
 
 
@@ -119,12 +119,13 @@ def _what_if(model_path, *, raw_variant, totals, engine, seed, years, calibrate,
 
 def _sensitivity_years(engine: str, years: int) -> int:
     # common random numbers make differences precise with few years
-    return min(years, 4_000 if engine == "fast" else 200)
+    return min(years, {"fast": 4_000, "simpy": 2_000}.get(engine, 200))
 
 
 def _calibration_uncertainty(calibration, engine: str, seed: int, years: int, budget: float) -> dict:
     """Two-level Monte Carlo: rerun on bootstrap refits of the measurements."""
-    per = max(1_000 if engine == "fast" else 100, min(years // 4, 50_000 if engine == "fast" else 1_000))
+    per = max(1_000 if engine != "simpy-full" else 100,
+              min(years // 4, 50_000 if engine != "simpy-full" else 1_000))
     estimates = []
     for index, raw in enumerate(calibration.replicates[:UNCERTAINTY_REPLICATES]):
         topo = Topology(model_from_dict(raw).model)

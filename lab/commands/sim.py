@@ -11,7 +11,7 @@ import click
 
 from lab.errors import ExitCode, UsageError
 
-DEFAULT_YEARS = {"fast": 100_000, "simpy": 5_000}
+DEFAULT_YEARS = {"fast": 100_000, "simpy": 20_000, "simpy-full": 2_000}
 
 
 def _parse_sets(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -41,7 +41,8 @@ def sim() -> None:
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="What-if override, e.g. router.check_interval=10s or region_outage.rate=2/yr (repeatable).")
 @click.option("--regions", type=int, default=None, help="What-if: keep only the first N regions.")
-@click.option("--engine", type=click.Choice(["simpy", "fast", "auto"]), default="auto", show_default=True)
+@click.option("--engine", type=click.Choice(["simpy", "fast", "auto", "simpy-full"]), default="auto",
+              show_default=True, help="simpy-full runs every event through SimPy (the cross-check).")
 @click.option("--precision", type=float, default=None,
               help="Stop when the 95 % interval of P(D > budget) is within +- this (e.g. 0.002).")
 @click.option("--workers", type=int, default=None, help="Worker processes (default: all cores).")

@@ -16,8 +16,8 @@ def _reference_raw(**overrides) -> dict:
 
 def test_engines_agree_on_the_reference_topology():
     raw = _reference_raw()
-    fast = simulate(raw, engine="fast", years=40_000, seed=3)
-    slow = simulate(raw, engine="simpy", years=1_200, seed=4)
+    fast = simulate(raw, engine="fast", years=20_000, seed=3)
+    slow = simulate(raw, engine="simpy", years=10_000, seed=4)
     se = math.hypot(fast.downtime.std(ddof=1) / math.sqrt(fast.years),
                     slow.downtime.std(ddof=1) / math.sqrt(slow.years))
     assert abs(fast.downtime.mean() - slow.downtime.mean()) < 3 * se
@@ -33,26 +33,38 @@ def test_engines_agree_on_the_reference_topology():
     assert int(np.argmax(slow_attr)) == top
 
 
+def test_simpy_only_where_outages_meet_equals_simpy_everywhere():
+    raw = _reference_raw()
+    hybrid = simulate(raw, engine="simpy", years=10_000, seed=8)
+    full = simulate(raw, engine="simpy-full", years=500, seed=9)
+    se = math.hypot(hybrid.downtime.std(ddof=1) / math.sqrt(hybrid.years),
+                    full.downtime.std(ddof=1) / math.sqrt(full.years))
+    assert abs(hybrid.downtime.mean() - full.downtime.mean()) < 3 * se
+    h_attr, f_attr = hybrid.attribution / hybrid.years, full.attribution / full.years
+    assert int(np.argmax(h_attr)) == int(np.argmax(f_attr))
+
+
 def test_engines_agree_on_burn_rate_pages():
     raw = _reference_raw()
     fast = simulate(raw, engine="fast", years=4_000, seed=5)
-    slow = simulate(raw, engine="simpy", years=800, seed=6)
+    slow = simulate(raw, engine="simpy", years=4_000, seed=6)
     pf, ps = fast.pages / fast.burn_years, slow.pages / slow.burn_years
     assert abs(pf - ps) < 3 * math.sqrt(pf / fast.burn_years + ps / slow.burn_years) + 0.02 * pf
 
 
 def test_same_seed_same_result_and_workers_do_not_matter():
     raw = _reference_raw()
-    one = simulate(raw, engine="fast", years=6_000, seed=11, chunk_years=1_500)
-    again = simulate(raw, engine="fast", years=6_000, seed=11, chunk_years=1_500)
-    parallel = simulate(raw, engine="fast", years=6_000, seed=11, chunk_years=1_500, workers=2)
+    one = simulate(raw, engine="fast", years=3_000, seed=11, chunk_years=750)
+    again = simulate(raw, engine="fast", years=3_000, seed=11, chunk_years=750)
+    parallel = simulate(raw, engine="fast", years=3_000, seed=11, chunk_years=750, workers=2)
     assert np.array_equal(one.downtime, again.downtime)
     assert np.array_equal(one.downtime, parallel.downtime)
-    other = simulate(raw, engine="fast", years=6_000, seed=12, chunk_years=1_500)
+    other = simulate(raw, engine="fast", years=3_000, seed=12, chunk_years=750)
     assert not np.array_equal(one.downtime, other.downtime)
-    s1 = simulate(raw, engine="simpy", years=60, seed=11)
-    s2 = simulate(raw, engine="simpy", years=60, seed=11)
-    assert np.array_equal(s1.downtime, s2.downtime)
+    for engine in ("simpy", "simpy-full"):
+        s1 = simulate(raw, engine=engine, years=40, seed=11)
+        s2 = simulate(raw, engine=engine, years=40, seed=11)
+        assert np.array_equal(s1.downtime, s2.downtime)
 
 
 def test_wilson_interval():
