@@ -185,6 +185,32 @@ async def concurrent_connections(address: tuple[str, int], count: int) -> tuple[
     return errors, elapsed
 
 
+class ProcessCpu:
+    """CPU seconds a process spends inside ``with`` blocks (immune to other load)."""
+
+    def __init__(self, pid: int | None) -> None:
+        self.pid = pid
+        self.total = 0.0
+
+    def _now(self) -> float:
+        if self.pid is None:
+            return 0.0
+        with open(f"/proc/{self.pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def __enter__(self) -> "ProcessCpu":
+        self._start = self._now()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.total += self._now() - self._start
+
+    def take(self) -> float:
+        total, self.total = self.total, 0.0
+        return total
+
+
 # -- orchestration -----------------------------------------------------------------------
 
 def start_process(argv: list[str], log: Path) -> subprocess.Popen:
@@ -249,23 +275,31 @@ def main(argv: list[str] | None = None) -> int:
         proxied = ("127.0.0.1", int(listen.rsplit(":", 1)[1]))
         results: dict[str, object] = {"rounds": rounds, "stream_bytes": stream_size, "server": url}
 
-        print(f"fault proxy benchmark ({'quick' if args.quick else 'full'}), proxy API {url}")
+        print(f"fault proxy benchmark ({'quick' if args.quick else 'full'}), proxy API {url}, "
+              f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+        cpu = ProcessCpu(server.pid if server is not None else None)
         ping_pong(direct, 200), ping_pong(proxied, 200)  # warm up both paths
         d_rtt, p_rtt = [], []
         for _ in range(5):  # interleave so both paths see the same machine load
             d_rtt += ping_pong(direct, rounds // 5)
-            p_rtt += ping_pong(proxied, rounds // 5)
+            with cpu:
+                p_rtt += ping_pong(proxied, rounds // 5)
+        rtt_cpu_us = cpu.take() * 1e6 / rounds
         d50, d99, p50, p99 = (percentile(d_rtt, 0.5), percentile(d_rtt, 0.99),
                               percentile(p_rtt, 0.5), percentile(p_rtt, 0.99))
         results["rtt_us"] = {"direct_p50": d50, "direct_p99": d99, "proxy_p50": p50, "proxy_p99": p99,
                              "added_p50": p50 - d50, "added_p99": p99 - d99}
+        results["rtt_us"]["proxy_cpu_per_round_trip"] = rtt_cpu_us
         print(f"round trip (µs)        direct p50 {d50:7.1f} p99 {d99:7.1f} | proxy p50 {p50:7.1f} p99 {p99:7.1f}"
-              f" | added per hop p50 {p50 - d50:6.1f} p99 {p99 - d99:6.1f}  (target p50 ≤ 100)")
+              f" | added per hop p50 {p50 - d50:6.1f} p99 {p99 - d99:6.1f}  (target p50 ≤ 100)"
+              + (f"; proxy CPU {rtt_cpu_us:.1f} µs per round trip" if cpu.pid else ""))
 
         direct_tp, proxy_tp = [], []
         for _ in range(5):  # interleaved: a shared machine's load hits both paths alike
             direct_tp.append(stream_throughput(direct, stream_size))
-            proxy_tp.append(stream_throughput(proxied, stream_size))
+            with cpu:
+                proxy_tp.append(stream_throughput(proxied, stream_size))
+        gb_cpu_ms = cpu.take() * 1e3 / (5 * stream_size / 1e9)
         api.post("/proxies/bench/toxics", json={"type": "latency", "attributes": {"latency": 5}})
         latency_tp = [stream_throughput(proxied, stream_size) for _ in range(3)]
         api.delete("/proxies/bench/toxics/latency_downstream")
@@ -273,8 +307,10 @@ def main(argv: list[str] | None = None) -> int:
                             statistics.median(latency_tp))
         results["throughput_MBps"] = {"direct": d_tp, "proxy": p_tp, "proxy_latency_5ms": l_tp,
                                       "ratio": p_tp / d_tp, "ratio_latency": l_tp / d_tp}
+        results["throughput_MBps"]["proxy_cpu_ms_per_GB"] = gb_cpu_ms
         print(f"throughput (MB/s)      direct {d_tp:7.0f} | proxy {p_tp:7.0f} ({p_tp / d_tp:4.0%})"
-              f" | proxy + latency 5 ms {l_tp:7.0f} ({l_tp / d_tp:4.0%})  (target ≥ 50 % and ≥ 500)")
+              f" | proxy + latency 5 ms {l_tp:7.0f} ({l_tp / d_tp:4.0%})  (target ≥ 50 % and ≥ 500)"
+              + (f"; proxy CPU {gb_cpu_ms:.0f} ms per GB" if cpu.pid else ""))
 
         d_cps = connection_rate(direct, conn_count)
         p_cps = connection_rate(proxied, conn_count)
