@@ -71,3 +71,18 @@ def test_wilson_interval():
     low, high = wilson(45, 1000)
     assert low < 0.045 < high
     assert wilson(0, 100)[0] < 1e-12 and 0.02 < wilson(0, 100)[1] < 0.05   # about 3/N
+
+
+def test_precision_stops_early_and_deterministically():
+    from sim.model import model_from_dict
+    from sim.montecarlo import run_monte_carlo
+    from sim.topology import Topology
+
+    raw = _reference_raw()
+    topo = Topology(model_from_dict(raw).model)
+    runs = [run_monte_carlo(topo, raw, engine="fast", seed=2, years=200_000, budget_minutes=52.56,
+                            precision=0.01, workers=1, chunk_years=500) for _ in range(2)]
+    assert runs[0].stopped_by_precision and runs[0].totals.years < 200_000
+    assert runs[0].totals.years == runs[1].totals.years
+    low, high = wilson(int((runs[0].totals.downtime > 52.56).sum()), runs[0].totals.years)
+    assert (high - low) / 2 <= 0.01
