@@ -29,11 +29,11 @@ from pydantic import BaseModel
 
 from system.analytics import serving
 from system.analytics.config import AnalyticsConfig
-from system.analytics.consumer import Ingestor, IngestStats
+from system.analytics.consumer import Inbox, Ingestor, IngestStats
 from system.analytics.dashboard import Snapshotter
 from system.analytics.events import EventLog
 from system.analytics.store import AnalyticsStore
-from system.analytics.streams import bind_consumers, ensure_streams
+from system.analytics.streams import ensure_streams, subscribe_consumers
 
 log = logging.getLogger("nineslab.analytics")
 
@@ -121,10 +121,17 @@ class Runtime:
                                                  connect_timeout=2)
                 js = self.nc.jetstream(timeout=5)
                 await ensure_streams(js, s.stream_replicas)
-                subs = await bind_consumers(js, s.ack_wait_seconds, s.fetch_batch)
+                inboxes = {"CHAT": Inbox(), "EVENTS": Inbox()}
+                subs = await subscribe_consumers(js, s.ack_wait_seconds, s.max_ack_pending,
+                                                 {name: inbox.put for name, inbox in inboxes.items()})
                 ingestor = Ingestor(self.store, self.stats, fetch_batch=s.fetch_batch, metrics=self.metrics)
                 self.consuming = True
-                await asyncio.gather(*(ingestor.run(stream, sub) for stream, sub in subs.items()))
+                try:
+                    await asyncio.gather(*(ingestor.run(name, inbox) for name, inbox in inboxes.items()))
+                finally:
+                    for sub in subs.values():
+                        with contextlib.suppress(Exception):
+                            await sub.unsubscribe()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - keep trying: NATS or PostgreSQL may come later

@@ -1,4 +1,4 @@
-"""The JetStream streams analytics reads (contracts §6) and its durable consumers.
+"""The JetStream streams analytics reads (contracts §6) and its durable push consumers.
 
 ``ensure_streams`` creates CHAT (``chat.*``) and EVENTS (``events.>``) when they do not exist
 yet — with the chat servers' config: file storage, R3, or R1 when the cluster has one node —
@@ -54,14 +54,17 @@ def consumer_config(durable: str, subject: str, ack_wait: float, max_ack_pending
                           ack_wait=ack_wait, max_ack_pending=max_ack_pending, filter_subject=subject)
 
 
-async def bind_consumers(js, ack_wait: float, fetch_batch: int) -> dict[str, object]:
-    """Pull subscriptions on the durable consumers (created if missing, else bound)."""
+async def subscribe_consumers(js, ack_wait: float, max_ack_pending: int, callbacks: dict) -> dict[str, object]:
+    """Push subscriptions on the durable consumers (created if missing, else bound).
+
+    Push, not pull: the client library's pull ``fetch`` waits message by message and tops
+    out near 2,000 messages a second; pushed messages land in ``callbacks[stream]`` at
+    once, and ``max_ack_pending`` bounds what is in flight (flow control on top).
+    """
     subs = {}
     for stream, (durable, subject) in DURABLES.items():
-        config = consumer_config(durable, subject, ack_wait, max(fetch_batch * 4, 1000))
-        try:
-            await js.add_consumer(stream, config)
-        except BadRequestError as exc:  # exists with another config: bind it as it is
-            log.warning("consumer %s exists with another config (%s); binding it", durable, exc.description)
-        subs[stream] = await js.pull_subscribe_bind(durable, stream=stream)
+        config = consumer_config(durable, subject, ack_wait, max_ack_pending)
+        subs[stream] = await js.subscribe(subject, durable=durable, stream=stream, cb=callbacks[stream],
+                                          manual_ack=True, config=config, flow_control=True,
+                                          idle_heartbeat=5.0)
     return subs

@@ -1,0 +1,145 @@
+"""Analytics benchmark: ingest rate and lag on real NATS JetStream + PostgreSQL.
+
+1. steady: events published at a fixed rate (default 5,000/s, open model: each event's
+   ``ts`` is its intended publish time) for a while; lag = commit of its count - ``ts``;
+2. backlog: a burst published first, then the time the service needs to count it all.
+
+    python benchmarks/bench_analytics.py [--rate 5000] [--seconds 15] [--backlog 60000]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from lab.servers import postgres  # noqa: E402
+from lab.servers.base import free_port  # noqa: E402
+from lab.servers.group import ServerGroup  # noqa: E402
+
+REGIONS = ["us-east", "eu-west", "ap-south"]
+
+
+def wait_for(check, what, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except Exception:  # noqa: BLE001 - polling
+            pass
+        time.sleep(0.05)
+    raise SystemExit(f"benchmark: {what} not reached after {timeout} s")
+
+
+def event(i: int, ts: float, prefix: str) -> tuple[str, bytes, str]:
+    r = REGIONS[i % 3]
+    if i % 10 == 9:
+        return f"events.delivered.{r}", json.dumps({"id": f"{prefix}{i - 1}", "latency_ms": 20 + i % 80,
+                                                    "ts": ts}).encode(), f"d{prefix}{i}"
+    return f"chat.{r}", json.dumps({"id": f"{prefix}{i}", "conv": f"c{i % 500}", "to_region": r,
+                                    "ts": ts, "sent_ts": ts}).encode(), f"{prefix}{i}"
+
+
+async def publish_steady(url: str, rate: int, seconds: float, prefix: str) -> int:
+    import nats
+    nc = await nats.connect(url)
+    tick, n = 0.01, 0
+    per_tick = rate * tick
+    start = time.time()
+    try:
+        while (now := time.time()) - start < seconds:
+            due = int((now - start) / tick * per_tick) + int(per_tick)
+            while n < due:
+                subject, data, mid = event(n, start + n / rate, prefix)
+                await nc.publish(subject, data, headers={"Nats-Msg-Id": mid})
+                n += 1
+            await nc.flush()
+            await asyncio.sleep(max(0.0, start + (n / rate) - time.time()))
+    finally:
+        await nc.close()
+    return n
+
+
+async def publish_burst(url: str, count: int, prefix: str) -> None:
+    import nats
+    nc = await nats.connect(url)
+    try:
+        now = time.time()
+        for i in range(count):
+            subject, data, mid = event(i, now, prefix)
+            await nc.publish(subject, data, headers={"Nats-Msg-Id": mid})
+            if i % 2000 == 0:
+                await nc.flush()
+        await nc.flush()
+    finally:
+        await nc.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rate", type=int, default=5000)
+    ap.add_argument("--seconds", type=float, default=15)
+    ap.add_argument("--backlog", type=int, default=60000)
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="nl-bench-analytics-"))
+    group = ServerGroup(tmp / "servers")
+    proc = None
+    try:
+        pg = group.postgres("pg-analytics")
+        postgres.create_database(pg.port, "analytics")
+        node = group.nats_cluster(1, prefix="nats")[0]
+        port = free_port()
+        cfg = {"name": "analytics", "role": "analytics", "host": "127.0.0.1", "port": port, "regions": REGIONS,
+               "log_file": str(tmp / "analytics.log"), "deps": {"postgres": pg.dsn_for("analytics"), "nats": [node.url]},
+               "settings": {}, "events_file": str(tmp / "events.jsonl")}
+        (tmp / "analytics.json").write_text(json.dumps(cfg))
+        proc = subprocess.Popen([sys.executable, "-m", "system.analytics", "--config", str(tmp / "analytics.json")],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
+        url = f"http://127.0.0.1:{port}"
+        wait_for(lambda: httpx.get(url + "/readyz", timeout=1).status_code == 200, "analytics ready")
+        stats = lambda: httpx.get(url + "/api/stats", timeout=5).json()
+
+        print(f"steady: publishing {args.rate} events/s for {args.seconds:.0f} s ...", flush=True)
+        sent = asyncio.run(publish_steady(node.url, args.rate, args.seconds, "s"))
+        wait_for(lambda: stats()["ingested"] >= sent, "steady events counted", timeout=120)
+        steady = stats()
+
+        # the backlog: stop the service, publish, start it again, time the catch-up
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
+        asyncio.run(publish_burst(node.url, args.backlog, "b"))
+        proc = subprocess.Popen([sys.executable, "-m", "system.analytics", "--config", str(tmp / "analytics.json")],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
+        t0 = time.monotonic()
+        wait_for(lambda: stats()["ingested"] >= args.backlog, "backlog counted", timeout=180)
+        backlog_seconds = time.monotonic() - t0
+        print()
+        print(f"{'scenario':<28}{'events':>10}{'events/s':>12}{'lag p50 s':>12}{'lag p99 s':>12}")
+        print(f"{'steady @ ' + str(args.rate) + '/s':<28}{sent:>10}{sent / args.seconds:>12.0f}"
+              f"{steady['lag_p50_seconds']:>12.3f}{steady['lag_p99_seconds']:>12.3f}")
+        print(f"{'backlog catch-up':<28}{args.backlog:>10}{args.backlog / backlog_seconds:>12.0f}"
+              f"{'-':>12}{'-':>12}")
+        print(f"\ntarget: lag p99 < 2 s at 5,000 events/s -> "
+              f"{'met' if steady['lag_p99_seconds'] < 2 and args.rate >= 5000 else 'NOT met'}")
+    finally:
+        if proc and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        group.close()
+
+
+if __name__ == "__main__":
+    main()
