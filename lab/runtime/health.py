@@ -8,13 +8,15 @@ rather than hanging the caller.
 from __future__ import annotations
 
 import concurrent.futures
+import socket
 import urllib.request
 
-from lab.servers import nats, postgres, redis
+from lab.servers import nats, postgres
 from lab.servers.base import process_matches
 from lab.state import LabState, ProcessRecord
 
 TIMEOUT_SECONDS = 1.0
+HOST = "127.0.0.1"
 
 
 def http_ok(url: str, timeout: float = TIMEOUT_SECONDS) -> bool:
@@ -34,7 +36,7 @@ def answers(record: ProcessRecord, timeout: float = TIMEOUT_SECONDS) -> bool:
         if record.role == "postgres":
             return postgres.ready(port, timeout=timeout)
         if record.role == "redis":
-            return redis.ready(port, timeout=timeout)
+            return redis_ping(port, timeout)
         if record.role == "nats":
             return nats_ready(record.ports["monitor"], timeout)
         if record.role == "proxy":
@@ -42,6 +44,14 @@ def answers(record: ProcessRecord, timeout: float = TIMEOUT_SECONDS) -> bool:
         return http_ok(f"http://127.0.0.1:{port}/healthz", timeout)
     except Exception:  # noqa: BLE001 - any failure to answer is "not healthy"
         return False
+
+
+def redis_ping(port: int, timeout: float = TIMEOUT_SECONDS) -> bool:
+    """PING over a raw socket: redis-py retries a timed-out command, which would take seconds."""
+    with socket.create_connection((HOST, port), timeout=timeout) as sock:
+        sock.settimeout(timeout)
+        sock.sendall(b"PING\r\n")
+        return sock.recv(64).startswith(b"+PONG")
 
 
 def nats_ready(monitor_port: int, timeout: float = TIMEOUT_SECONDS) -> bool:

@@ -4,6 +4,8 @@ killed `nines up`) leaves no process behind."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -13,6 +15,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+import uuid
 from pathlib import Path
 
 import psutil
@@ -31,7 +34,6 @@ profiles: {quick: tiny}
 infrastructure:
   redis-{region}: {role: redis, per_region: true}
   nats-{region}: {role: nats, per_region: true}
-  pg-a: {role: postgres}
 """
 
 
@@ -73,17 +75,36 @@ def own_tmp():
         shutil.rmtree(path, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def reusable_state_dir(name: str):
+    """A state dir kept between test runs, so its PostgreSQL data is initialised once (this
+    machine's disk makes initdb and removing data slow); a fresh one when another session
+    holds it."""
+    base = Path(tempfile.gettempdir()) / f"nineslab-test-{name}"
+    base.mkdir(exist_ok=True)
+    base.chmod(0o755)
+    with open(base / ".lock", "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            state_dir, fresh = base / "state", None
+            shutil.rmtree(state_dir / "logs", ignore_errors=True)
+        except BlockingIOError:
+            fresh = Path(tempfile.mkdtemp(prefix=f"nineslab-test-{name}-"))
+            state_dir = fresh / "state"
+        try:
+            yield state_dir
+        finally:
+            emergency_down(state_dir)
+            if fresh is not None:
+                shutil.rmtree(fresh, ignore_errors=True)
+
+
 @pytest.fixture(scope="module")
 def lab():
-    root = Path(tempfile.mkdtemp(prefix="nineslab-test-"))
-    state_dir = root / "state"
-    try:
+    with reusable_state_dir("quick") as state_dir:
         result = nines("up", "--profile", "quick", "--state-dir", str(state_dir))
         assert result.returncode == 0, result.stderr[-3000:]
         yield state_dir, result
-    finally:
-        emergency_down(state_dir)
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_up_starts_every_server_and_each_answers(lab):
@@ -123,14 +144,19 @@ def test_jetstream_r3_stream_through_the_proxied_cluster(lab):
     state = load_state(lab[0])
     import nats as nats_client
 
+    stream = f"LABTEST{uuid.uuid4().hex[:8].upper()}"
+
     async def scenario():
         nc = await nats_client.connect(state.endpoint("nats-eu-west"), connect_timeout=5)
         try:
             js = nc.jetstream()
-            await js.add_stream(name="LABTEST", subjects=["labtest.>"], num_replicas=3)
-            acks = [await js.publish("labtest.x", f"m{i}".encode(), timeout=5) for i in range(3)]
-            info = await js.stream_info("LABTEST")
-            return [a.seq for a in acks], info.state.messages, len(info.cluster.replicas or [])
+            await js.add_stream(name=stream, subjects=[f"{stream}.>"], num_replicas=3)
+            try:
+                acks = [await js.publish(f"{stream}.x", f"m{i}".encode(), timeout=5) for i in range(3)]
+                info = await js.stream_info(stream)
+                return [a.seq for a in acks], info.state.messages, len(info.cluster.replicas or [])
+            finally:
+                await js.delete_stream(stream)
         finally:
             await nc.close()
 
