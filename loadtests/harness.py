@@ -107,7 +107,9 @@ class Generator:
                                 self.index, self.count)
             self.dispatcher = Dispatcher(offsets, t0=time.time() + 0.05, max_lateness=self.max_lateness)
         arrival = self.dispatcher.take(time.time())
-        if arrival is not None:
+        if arrival is None:
+            self._check_over()
+        else:
             self.outstanding += 1
         return arrival
 
@@ -120,6 +122,10 @@ class Generator:
 
     def release(self) -> None:
         self.outstanding -= 1
+        self._check_over()
+
+    def _check_over(self) -> None:
+        """When the schedule is exhausted and nothing is outstanding, the run is over."""
         if self.dispatcher is not None and self.dispatcher.exhausted and self.outstanding <= 0 \
                 and not self.finished and not self._over:
             self._over = True
@@ -129,6 +135,7 @@ class Generator:
         # Quit only: the parts are written on test_stop, after the users stopped, so that no
         # late event (a delivery) reaches Locust's counts without reaching the samples.
         runner = self.env.runner
+        log.info("arrival schedule over (worker %d); stopping", self.index)
         if isinstance(runner, WorkerRunner):
             runner.send_message("nines_done", {"index": self.index})
         elif runner is not None:

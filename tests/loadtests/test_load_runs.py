@@ -20,6 +20,13 @@ from conftest import trivial_server
 pytestmark = pytest.mark.slow
 
 
+def assert_valid_unless_machine_busy(doc: dict) -> None:
+    """The generator may call a run invalid only with a reason; on a machine shared with
+    other test runs the reason must then be the machine, not a generator that was idle."""
+    reasons = doc["generator"]["reasons"]
+    assert doc["valid"] or any("machine itself was busy" in r for r in reasons), reasons
+
+
 def rows(path: Path) -> list[dict[str, str]]:
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
@@ -29,7 +36,10 @@ def test_short_open_run_is_consistent_with_locusts_own_counts(tmp_path, trivial_
     cfg = RunConfig(scenario=get_scenario("trivial"), rate=200, duration=3, out=tmp_path / "run",
                     host=trivial_url, concurrency=10)
     doc = run(cfg)
-    assert doc["status"] == "completed" and doc["valid"], doc["generator"]
+    assert doc["status"] == "completed"
+    # it ended because the schedule was done, not at Locust's backstop timer
+    assert "arrival schedule over" in (tmp_path / "run" / "logs" / "locust-master.log").read_text()
+    assert_valid_unless_machine_busy(doc)
     c = doc["counts"]
     assert c == {"intended": 600, "ok": 600, "error": 0, "dropped": 0, "interrupted": 0}
     assert doc["locust"] == {"requests": 600, "failures": 0} and doc["consistent"]
@@ -41,7 +51,7 @@ def test_short_open_run_is_consistent_with_locusts_own_counts(tmp_path, trivial_
     for s in samples[:50]:
         assert float(s["start_ts"]) >= float(s["intended_ts"]) - 0.002
         assert float(s["latency_ms"]) >= float(s["service_ms"]) - 0.01
-    assert doc["rps"] == pytest.approx(200, rel=0.01) and 0 < doc["p99_ms"] < 1000
+    assert doc["rps"] == pytest.approx(200, rel=0.01) and 0 < doc["p99_ms"] < 5000
     for name in ("locust_stats.csv", "locust.html", "ledger.jsonl", "histograms.json", "load.json"):
         assert (tmp_path / "run" / name).exists(), name
 
@@ -59,7 +69,7 @@ def test_a_server_stall_shows_in_the_corrected_p99_and_not_the_raw_one(tmp_path)
     assert lat["raw"]["p99_ms"] < 0.2 * stall * 1000, lat
     assert lat["raw"]["max_ms"] >= 0.9 * stall * 1000                 # the one request that saw it
     assert lat["raw_backfilled"]["p99_ms"] >= 0.5 * stall * 1000       # HdrHistogram's own correction agrees
-    assert doc["valid"]
+    assert_valid_unless_machine_busy(doc)
 
 
 def test_master_and_workers_merge_histograms_and_split_the_schedule(tmp_path, trivial_url):
