@@ -65,7 +65,7 @@ def run(model_path, years, seed, calibrate, more_run_dirs, sets, regions, engine
     overrides = _parse_sets(sets)
     if years is None:
         years = DEFAULT_YEARS[pick_engine(model_path, overrides=overrides, regions=regions, engine=engine)]
-    result = _with_progress(lambda progress: run_simulation(
+    result = _with_progress(years, lambda progress: run_simulation(
         model_path, years=years, seed=seed, calibrate=[*calibrate, *more_run_dirs], overrides=overrides,
         regions=regions, engine=engine, precision=precision, workers=workers, progress=progress,
         sensitivities=not no_sensitivities, threshold=threshold))
@@ -78,7 +78,7 @@ def run(model_path, years, seed, calibrate, more_run_dirs, sets, regions, engine
     return 0
 
 
-def _with_progress(work):
+def _with_progress(total_years: int, work):
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -87,7 +87,7 @@ def _with_progress(work):
         return work(None)
     with Progress(TextColumn("simulating"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} years"),
                   TimeRemainingColumn(), console=console, transient=True) as bar:
-        task = bar.add_task("sim", total=None)
+        task = bar.add_task("sim", total=total_years)
 
         def progress(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
