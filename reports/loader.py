@@ -77,14 +77,20 @@ class ExperimentView:
 
     @property
     def started_at(self) -> float:
-        if self.journal and _num(self.journal.get("started_at")) is not None:
-            return float(self.journal["started_at"])
+        """The origin of the experiment's time axis (unix seconds).
+
+        The journal's ``t0`` (the load's first arrival), to which its per-second rows and
+        hypothesis checks are relative; else ``started_at``; else the first sample.
+        """
+        for key in ("t0", "started_at"):
+            if self.journal and _num(self.journal.get(key)) is not None:
+                return float(self.journal[key])
         if self.samples is not None and len(self.samples):
             return float(np.nanmin(self.samples.start))
         return 0.0
 
     def relative(self, t: float | None) -> float | None:
-        """Seconds since the experiment started, whether ``t`` is unix or already relative."""
+        """Seconds since the origin, whether ``t`` is unix (faults, events) or already relative."""
         if t is None:
             return None
         return t - self.started_at if t > _UNIX_EPOCH_FLOOR else t
@@ -160,8 +166,9 @@ def load_run(run_dir: str | Path) -> RunView:
 def _load_experiments(path: Path, run: dict[str, Any] | None, missing: list[Missing],
                       hint: str) -> list[ExperimentView]:
     on_disk = sorted(p.name for p in (path / "experiments").glob("*") if p.is_dir())
-    planned = [_experiment_name(e) for e in (run or {}).get("experiments") or []]
-    names = on_disk + [n for n in planned if n and n not in on_disk]
+    planned = [_experiment_name(e) for e in ((run or {}).get("planned") or [])
+               + ((run or {}).get("experiments") or [])]
+    names = on_disk + [n for n in dict.fromkeys(planned) if n and n not in on_disk]
     if not names:
         missing.append(Missing("experiments/", "no experiment ran" + (f" ({hint})" if hint else "")))
     views = []
@@ -250,23 +257,39 @@ def _experiment_name(entry: Any) -> str | None:
 
 
 def _failure_hint(run: dict[str, Any] | None) -> str:
-    """A short 'why' drawn from run.json: its status and its first error."""
+    """A short 'why' drawn from run.json: its first error, or a status that is not a success.
+
+    ``running`` is not a failure: ``nines run`` builds the report before it finishes.
+    """
     if not run:
         return ""
     status = run.get("status")
     errors = run.get("errors") or []
     if errors:
-        return f"run {status or 'stopped'}: {_error_text(errors[0])}"
-    if status and status not in ("completed", "passed", "ok"):
+        return f"run {status if status not in (None, 'running') else 'reported'}: {_error_text(errors[0])}"
+    if status and status not in ("completed", "passed", "ok", "running"):
         return f"run status is {status}"
     return ""
 
 
-def _step_hint(run: dict[str, Any] | None, step: str) -> str:
+# run.json step names that produce a file, by what the report reads
+_STEPS = {"sim": ("simulate", "sim")}
+
+
+def _step_hint(run: dict[str, Any] | None, what: str) -> str:
+    """Why a step's output is missing: its failed entry in ``steps``, else its error line."""
+    names = _STEPS.get(what, (what,))
+    for step in (run or {}).get("steps") or []:
+        if isinstance(step, dict) and str(step.get("name", "")).startswith(names) \
+                and step.get("status") not in (None, "ok"):
+            detail = step.get("error") or step.get("status")
+            return f"step {step['name']} {step.get('status')}: {detail}"
     for err in (run or {}).get("errors") or []:
-        if isinstance(err, dict) and str(err.get("step", "")).startswith(step):
+        if isinstance(err, dict) and str(err.get("step", "")).startswith(names):
             msg = err.get("message") or err.get("error") or "no message"
             return f"step {err['step']} failed: {msg}"
+        if isinstance(err, str) and err.startswith(names):
+            return f"step {err}"
     return ""
 
 

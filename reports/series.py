@@ -82,7 +82,7 @@ def marks(exp: ExperimentView) -> Marks:
         end = exp.relative(float(f["end"])) if isinstance(f.get("end"), (int, float)) else None
         if end is None:
             end = start
-        faults.append((start, end, f"{f.get('kind', '')} {f.get('target', '')}".strip()))
+        faults.append((start, end, f"{f.get('kind', '')} {f.get('target') or ''}".strip()))
         m = measured.get(f.get("id"), {})
         if isinstance(m.get("detection_seconds"), (int, float)):
             det.append(start + float(m["detection_seconds"]))

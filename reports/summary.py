@@ -222,7 +222,7 @@ def _experiment_row(exp: ExperimentView) -> ExperimentRow:
         m = by_fault.get(f.get("id"), {})
         start, end = _f(f.get("start")), _f(f.get("end"))
         faults.append(FaultRow(
-            id=str(f.get("id", "")), kind=str(f.get("kind", "?")), target=str(f.get("target", "")),
+            id=str(f.get("id", "")), kind=str(f.get("kind", "?")), target=_target(f),
             failure_mode=str(f.get("failure_mode") or m.get("failure_mode") or ""),
             duration_seconds=(end - start) if start is not None and end is not None else None,
             detection_seconds=_f(m.get("detection_seconds")),
@@ -250,6 +250,15 @@ def _experiment_row(exp: ExperimentView) -> ExperimentRow:
         deviations=([str(x) for x in j.get("reasons") or []] if exp.verdict == "deviated" and j.get("reasons")
                     else _deviations(j.get("hypothesis"))),
         errors=[_text(e) for e in j.get("errors") or []])
+
+
+def _target(fault: dict[str, Any]) -> str:
+    """The fault's target, with the resolved instances when a selector named several."""
+    target = str(fault.get("target") or "")
+    resolved = [str(t) for t in fault.get("targets") or [] if str(t) != target]
+    if resolved:
+        return f"{target} ({', '.join(resolved)})" if target else ", ".join(resolved)
+    return target
 
 
 def _invariants(invariants: Any, have_journal: bool) -> tuple[str, list[str]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from reports.plots.common import ACCENT, BAD, FAULT_SHADE, GOOD, WARN, new_figure
 from reports.series import Marks, SliSeries
@@ -33,6 +34,9 @@ def render(title: str, series: SliSeries, marks: Marks, *, failed_at: float | No
     positive = series.p99_ms[np.isfinite(series.p99_ms) & (series.p99_ms > 0)]
     if len(positive):
         bottom.set_yscale("log")
+        # plain numbers (10, 100, 1000) read better than 10^n and skip mathtext parsing
+        bottom.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+        bottom.yaxis.set_minor_formatter(NullFormatter())
     bottom.set_ylabel("latency (ms)")
     bottom.set_xlabel(f"time since experiment start (s) — from {series.source}")
     bottom.legend(loc="upper left", ncol=2)

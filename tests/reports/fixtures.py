@@ -34,7 +34,10 @@ def write_run(run_dir: Path, *, seed: int = 1, experiments: list[str] | None = N
     _dump(run_dir / "run.json", {
         "schema": "nineslab.run/1", "profile": "quick", "seed": seed,
         "versions": {"nineslab": "0.1.0", "python": "3.11.7"},
-        "started_at": t0, "ended_at": t0 + 600, "experiments": names,
+        "started_at": t0, "ended_at": t0 + 600, "planned": names,
+        "experiments": [{"name": n, "status": "completed", "journal": f"experiments/{n}/journal.json"} for n in names],
+        "steps": [{"name": "up", "status": "ok"}] + [{"name": f"experiment {n}", "status": "ok"} for n in names]
+        + [{"name": "simulate", "status": "ok" if sim else "failed", "error": None if sim else "skipped by the test"}],
         "status": "completed", "errors": []})
     for i, name in enumerate(names):
         _write_experiment(run_dir / "experiments" / name, name, rng, start=t0 + i * (duration + 10),
@@ -53,9 +56,17 @@ def write_half_failed_run(run_dir: Path, *, seed: int = 2) -> Path:
     _dump(run_dir / "run.json", {
         "schema": "nineslab.run/1", "profile": "quick", "seed": seed,
         "versions": {"nineslab": "0.1.0", "python": "3.11.7"},
-        "started_at": T0, "ended_at": T0 + 200, "experiments": names, "status": "failed",
-        "errors": [{"step": "experiment:nats-node-pause",
-                    "message": "nats-ap-south did not come back after SIGCONT within 30 s"}]})
+        "started_at": T0, "ended_at": T0 + 200, "planned": names,
+        "experiments": [{"name": names[0], "status": "completed", "verdict": "passed"},
+                        {"name": names[1], "status": "failed", "verdict": "error"}],
+        "steps": [{"name": "up", "status": "ok"}, {"name": f"experiment {names[0]}", "status": "ok"},
+                  {"name": f"experiment {names[1]}", "status": "failed",
+                   "error": "nats-ap-south did not come back after SIGCONT within 30 s"},
+                  {"name": "simulate", "status": "failed",
+                   "error": "calibration found no usable journal for nats_node_down"}],
+        "status": "failed",
+        "errors": ["experiment nats-node-pause: nats-ap-south did not come back after SIGCONT within 30 s",
+                   "simulate: calibration found no usable journal for nats_node_down"]})
     _write_experiment(run_dir / "experiments" / names[0], names[0], rng, start=T0, duration=90.0,
                       rate=40.0, scale=1.0, lose_data=False)
     _write_experiment(run_dir / "experiments" / names[1], names[1], rng, start=T0 + 100,
@@ -156,9 +167,9 @@ def _write_experiment(exp_dir: Path, name: str, rng: np.random.Generator, *, sta
         "experiment": {"name": name, "title": name.replace("-", " ").capitalize(), "tags": ["chat"],
                        "file": f"chaos/experiments/{name}.yaml", "source": {}},
         "seed": 1, "versions": {"nineslab": "0.1.0", "python": "3.11.7"},
-        "started_at": start, "ended_at": start + end, "duration_seconds": end,
+        "started_at": start - 2.0, "ended_at": start + end, "duration_seconds": end + 2.0, "t0": start,
         "status": "failed" if failed else "completed",
-        "faults": [{"id": "f1", "kind": kind, "target": target, "failure_mode": mode,
+        "faults": [{"id": "f1", "kind": kind, "target": target, "targets": [target], "failure_mode": mode,
                     "start": start + f_start, "end": start + min(f_end, end), "rolled_back": not failed}],
         "slis": {"before": window(0, f_start), "during": window(f_start, f_end),
                  "after": window(f_end, end) if not failed else {}, "per_second": per_second},

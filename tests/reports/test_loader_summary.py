@@ -35,7 +35,8 @@ def test_a_directory_that_is_not_a_run_is_a_usage_error(tmp_path):
 def test_half_failed_run_loads_with_what_is_missing_and_why(tmp_path):
     view = load_run(write_half_failed_run(tmp_path / "run"))
     missing = {m.what: m.why for m in view.all_missing}
-    assert missing["sim/result.json"].startswith("not written (run failed: experiment:nats-node-pause")
+    assert missing["sim/result.json"] == ("not written (step simulate failed: calibration found no usable "
+                                          "journal for nats_node_down)")
     assert "planned in run.json but never started" in missing["experiments/postgres-partition/"]
     assert [e.status for e in view.experiments] == ["completed", "failed", "missing"]
 

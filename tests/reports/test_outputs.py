@@ -79,8 +79,10 @@ def test_half_failed_run_reports_what_is_missing_and_why(built):
     html = built["half"]["report.html"].read_text()
     assert "INCOMPLETE" in md.splitlines()[0]
     assert "**No budget projection**" in md
-    assert "`sim/result.json`: not written (run failed: experiment:nats-node-pause: nats-ap-south did not come back" in md
-    assert "`experiments/postgres-partition/`: planned in run.json but never started" in md
+    assert ("`sim/result.json`: not written (step simulate failed: calibration found no usable journal "
+            "for nats_node_down)") in md
+    assert ("`experiments/postgres-partition/`: planned in run.json but never started (run failed: experiment "
+            "nats-node-pause: nats-ap-south did not come back after SIGCONT within 30 s)") in md
     assert "what is missing and why" in html
     assert "fault f1 could not be rolled back" in html
     assert "Yearly downtime distribution: not shown — sim/result.json is missing" in html
