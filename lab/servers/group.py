@@ -90,7 +90,10 @@ class ServerGroup:
         for i, (client, cluster, monitor) in enumerate(ports):
             routes = [f"127.0.0.1:{p[1]}" for j, p in enumerate(ports) if j != i] if size > 1 else []
             name = f"{prefix}-{i}"
-            spec = nats.spec(name, self.root / name, client, cluster, monitor, routes, self.root / f"{name}.log")
+            # a cluster name of its own: a node of another lab (or test) that reuses one of these
+            # ports can never join this cluster
+            spec = nats.spec(name, self.root / name, client, cluster, monitor, routes, self.root / f"{name}.log",
+                             cluster_name=f"{prefix}-{self.root.name}")
             nodes.append(NatsNode(self._start(ManagedProcess(spec)), client, cluster, monitor))
         for node in nodes:
             wait_until(lambda: nats.ready(node.monitor_port), timeout=self.startup_timeout,

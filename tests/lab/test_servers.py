@@ -87,7 +87,7 @@ def test_nats_routes_use_only_configured_addresses(servers):
         assert routez["num_routes"] >= 2
         for route in routez["routes"]:
             if route.get("did_solicit"):
-                assert route["port"] in configured
+                assert route["port"] in configured, route
 
 
 def test_group_close_leaves_no_process(server_dir):
