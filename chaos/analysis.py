@@ -20,9 +20,11 @@ def windows(exp: Any, timeline: list[dict], t0: float, t_end: float) -> dict[str
     if not applied:
         return {"before": (warm, t_end), "after": (warm, t_end), "faults": []}
     first = min(f["start"] for f in applied)
-    last = max(f["end"] if f.get("end") is not None else t_end for f in applied)
+    # "after" starts a settle time after the *scheduled* end of the last fault: a rollback that
+    # takes a while (a server restarting) overlaps the settle time instead of eating the window
+    last_scheduled = max(t0 + f["at"] + f["for"] for f in applied)
     fault_windows = _merge([(f["start"], f["end"] if f.get("end") is not None else t_end) for f in applied])
-    after_start = min(last + exp.slo.settle_seconds, t_end)
+    after_start = min(last_scheduled + exp.slo.settle_seconds, t_end)
     return {"before": (warm, first), "after": (after_start, t_end), "faults": fault_windows}
 
 
