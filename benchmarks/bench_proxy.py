@@ -313,9 +313,13 @@ def main(argv: list[str] | None = None) -> int:
               + (f"; proxy CPU {gb_cpu_ms:.0f} ms per GB" if cpu.pid else ""))
 
         d_cps = connection_rate(direct, conn_count)
-        p_cps = connection_rate(proxied, conn_count)
-        results["connections_per_second"] = {"direct": d_cps, "proxy": p_cps, "ratio": p_cps / d_cps}
-        print(f"connections per second direct {d_cps:7.0f} | proxy {p_cps:7.0f} ({p_cps / d_cps:4.0%})")
+        with cpu:
+            p_cps = connection_rate(proxied, conn_count)
+        conn_cpu_us = cpu.take() * 1e6 / conn_count
+        results["connections_per_second"] = {"direct": d_cps, "proxy": p_cps, "ratio": p_cps / d_cps,
+                                             "proxy_cpu_us_per_connection": conn_cpu_us}
+        print(f"connections per second direct {d_cps:7.0f} | proxy {p_cps:7.0f} ({p_cps / d_cps:4.0%})"
+              + (f"; proxy CPU {conn_cpu_us:.0f} µs per connection" if cpu.pid else ""))
 
         errors_direct, t_direct = asyncio.run(concurrent_connections(direct, 1000))
         errors_proxy, t_proxy = asyncio.run(concurrent_connections(proxied, 1000))
