@@ -17,7 +17,9 @@ error_rate_during       ``failure_modes.<mode>.share``               mean, non-r
 downtime_seconds        recorded as evidence, not fitted             -
 =====================  ==========================================  ==========================
 
-``nats_quorum_loss`` (the quorum mode of a group) calibrates that group's detection.
+``nats_quorum_loss`` (the quorum mode of a group) calibrates that group's detection; a
+model mode with ``calibrated_by: postgres_down`` (e.g. the analytics database) is
+calibrated by that journal name as well.
 With a single measurement the lognormal keeps the measured value as its median and a
 default spread (sigma 0.5).  Uncertainty: the measurements of every parameter are
 resampled with replacement and refitted, giving ``replicates`` alternative models; the
@@ -99,8 +101,19 @@ def _lognormal_spec(seconds: np.ndarray) -> dict:
     return {"dist": "lognormal", "median": float(math.exp(logs.mean())), "sigma": max(sigma, 1e-3)}
 
 
-def _targets(raw: dict, mode: str) -> dict[str, tuple]:
-    """Where each journal field lands in the raw model for one failure mode (empty if unknown)."""
+def _targets(raw: dict, journal_mode: str) -> list[dict[str, tuple]]:
+    """Where each journal field lands in the raw model, for every model mode it calibrates."""
+    modes = raw.get("failure_modes", {})
+    names = [name for name, spec in modes.items()
+             if (spec.get("calibrated_by") or name) == journal_mode]
+    out = [_mode_targets(raw, name) for name in names]
+    groups = raw.get("groups", {})
+    out += [{"detection_seconds": ("groups", gname, "detection")}
+            for gname, group in groups.items() if group.get("quorum_mode") == journal_mode]
+    return out
+
+
+def _mode_targets(raw: dict, mode: str) -> dict[str, tuple]:
     modes, groups = raw.get("failure_modes", {}), raw.get("groups", {})
     if mode in modes:
         group = groups.get(modes[mode].get("group"), {})
@@ -112,9 +125,6 @@ def _targets(raw: dict, mode: str) -> dict[str, tuple]:
         if not group.get("failover") and not redundant:
             targets["error_rate_during"] = ("failure_modes", mode, "share")
         return targets
-    for gname, group in groups.items():
-        if group.get("quorum_mode") == mode:
-            return {"detection_seconds": ("groups", gname, "detection")}
     return {}
 
 
@@ -133,12 +143,12 @@ def calibrate_model(raw: dict, run_dirs: list[str], *, replicates: int = 20, see
     measured: dict[str, dict] = {}
     ignored: list[str] = []
     for mode in sorted(measurements):
-        targets = _targets(raw, mode)
-        if not targets:
+        all_targets = _targets(raw, mode)
+        if not all_targets:
             ignored.append(mode)
             continue
         entry = measurements[mode]
-        for field, target in targets.items():
+        for field, target in ((f, t) for targets in all_targets for f, t in targets.items()):
             values = np.asarray(entry[field], dtype=float)
             if values.size == 0:
                 continue
@@ -147,9 +157,10 @@ def calibrate_model(raw: dict, run_dirs: list[str], *, replicates: int = 20, see
             for rep in reps:
                 resample = values[rng.integers(0, values.size, values.size)]
                 rep[section][name][key] = _fit(field, resample)
-            measured[f"{mode}.{FIELDS[field]}"] = {
+            label = target[1] if target[0] == "failure_modes" else mode
+            measured[f"{label}.{FIELDS[field]}"] = {
                 "source": "measured", "n": int(values.size), "from": entry["from"],
-                "fit": "mean" if field == "error_rate_during" else "lognormal",
+                "fit": "mean" if field == "error_rate_during" else "lognormal", "journal_mode": mode,
                 "mean_measured": float(values.mean()),
                 "target": ".".join(target)}
         if entry["downtime_seconds"]:

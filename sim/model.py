@@ -156,6 +156,8 @@ class FailureMode(_Strict):
     beta: float = Field(default=0.0, ge=0, lt=1)                 # beta-factor common cause
     ccf_restore: Literal["whole", "independent"] = "whole"
     burst: Burst | None = None
+    # the journals' failure_mode that calibrates this mode (default: the mode's own name)
+    calibrated_by: str | None = None
     source: str | None = None
 
     @pydantic.model_validator(mode="after")

@@ -33,6 +33,9 @@ def test_measurements_replace_defaults_and_are_recorded(tmp_path):
     assert det["dist"] == "lognormal"
     assert det["median"] * 3600 == pytest.approx(math.exp(sum(map(math.log, (14, 16, 15, 18, 13))) / 5))
     assert cal.raw["failure_modes"]["postgres_down"]["share"] == pytest.approx(0.08)
+    # the analytics database is calibrated by the postgres_down journals too
+    assert cal.raw["failure_modes"]["analytics_db_down"]["share"] == pytest.approx(0.08)
+    assert record_key_source(raw, cal, "analytics_db_down.detection") == "measured"
     assert cal.raw["groups"]["nats"]["detection"]["median"] * 3600 == pytest.approx(1.5)
     assert len(cal.replicates) == 5
     record = parameter_record(raw, cal)
@@ -42,6 +45,10 @@ def test_measurements_replace_defaults_and_are_recorded(tmp_path):
     assert record["redis_down.detection"]["source"] == "default"
     assert record["redis_down.detection"]["cite"].startswith("ford-osdi10")
     assert record["_ignored_failure_modes"]["modes"] == ["cosmic_rays"]
+
+
+def record_key_source(raw, cal, key):
+    return parameter_record(raw, cal)[key]["source"]
 
 
 def test_calibrated_projection_carries_uncertainty(tmp_path):
