@@ -152,3 +152,15 @@ def test_capacity_after_failover(engine, years):
     expected = 2 * (1 - u) * per_event                  # 2 regions x 1/yr of up-time
     tolerance = 0.01 * expected if engine == "fast" else 0.0   # overlap of both regions: SimPy only
     assert_within(simulate(raw, engine=engine, years=years), expected, model_tolerance=tolerance)
+
+
+def test_renewal_gaps_run_on_simpy_and_match_exponential_at_shape_one():
+    from sim.engine_fast import unsupported
+    from sim.model import model_from_dict
+    from sim.topology import Topology
+
+    base = {"group": "c", "rate": "mtbf 1000h", "duration": EXP_1H}
+    weibull = one_region({"c": {"n": 1, "k": 1}},
+                         {"crash": dict(base, gaps={"dist": "weibull", "shape": 1.0, "mean": "1000h"})})
+    assert unsupported(Topology(model_from_dict(weibull).model))   # the fast engine declines gaps
+    assert_within(simulate(weibull, engine="simpy", years=8_000), 525.07)
