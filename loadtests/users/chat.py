@@ -208,6 +208,8 @@ class ChatUser(NinesUser):
                 frame, acked_at = result.get(timeout=max(0.1, self.gen.timeout - (sent_ts - start)))
             except gevent.Timeout:
                 self.pending.pop(client_id, None)
+                self.route = None          # a server that stopped answering: reconnect via a router
+                self._drop_connection()
                 raise ChatError(f"no ack within {self.gen.timeout:g} s") from None
         except Exception as exc:  # noqa: BLE001 - every failure is a sample
             if not isinstance(exc, ChatError):
