@@ -175,28 +175,25 @@ def test_limit_data_count_survives_an_update(api, echo_upstream):
 
 # -- reset_peer, timeout, slow_close, slicer --------------------------------------------
 
+@pytest.mark.parametrize("opened", ["before", "after"])
 @pytest.mark.parametrize("stream", ["upstream", "downstream"])
 @pytest.mark.parametrize("timeout_ms", [0, 100])
-def test_reset_peer_gives_econnreset(api, echo_upstream, stream, timeout_ms):
-    client = connect(create_proxy(api, "p", echo_upstream.address))
-    round_trip(client)  # an open connection: the reset must reach it too
+def test_reset_peer_gives_econnreset(api, server, echo_upstream, stream, timeout_ms, opened):
+    if opened == "before" and server.kind != "nineslab":
+        pytest.skip("upstream closes connections opened before the toxic with a FIN (issue #603)")
+    address = create_proxy(api, "p", echo_upstream.address)
+    if opened == "before":
+        client = connect(address)
+        round_trip(client)
     add_toxic(api, "p", {"type": "reset_peer", "stream": stream, "attributes": {"timeout": timeout_ms}})
+    if opened == "after":
+        client = connect(address)
     start = time.perf_counter()
     client.sendall(b"trigger")
     with pytest.raises(ConnectionResetError):
         client.recv(1024)
     assert abs(time.perf_counter() - start - timeout_ms / 1000) <= 0.110
     assert client.recv(1024) == b""
-    client.close()
-
-
-def test_reset_peer_on_a_new_connection(api, echo_upstream):
-    address = create_proxy(api, "p", echo_upstream.address)
-    add_toxic(api, "p", {"type": "reset_peer", "attributes": {"timeout": 0}})
-    client = connect(address)
-    client.sendall(b"x")
-    with pytest.raises(ConnectionResetError):
-        client.recv(1024)
     client.close()
 
 
