@@ -38,6 +38,7 @@ class FaultRow:
     recovery_seconds: float | None
     downtime_seconds: float | None
     measured: bool               # a measurement exists for this fault
+    rolled_back: bool | None     # False: the fault may still be in place
 
 
 @dataclasses.dataclass
@@ -141,6 +142,8 @@ def _verdict(rows: list[ExperimentRow], budget: Budget | None, lost: str,
     incomplete = [f"run error: {e}" for e in run_errors]
     incomplete += [f"{r.name}: " + ("never started" if r.status == "missing" else f"experiment {r.status}")
                    + (f": {r.errors[0]}" if r.errors else "") for r in rows if r.status != "completed"]
+    incomplete += [f"{r.name}: fault {f.id} ({f.kind} {f.target}) was not rolled back"
+                   for r in rows for f in r.faults if f.rolled_back is False and f.duration_seconds is not None]
     if budget is None:
         incomplete.append("no budget projection (sim/result.json missing or unreadable)")
     if not rows:
@@ -228,7 +231,8 @@ def _experiment_row(exp: ExperimentView) -> ExperimentRow:
             detection_seconds=_f(m.get("detection_seconds")),
             failover_seconds=_f(m.get("failover_seconds")),
             recovery_seconds=_f(m.get("recovery_seconds")),
-            downtime_seconds=_f(m.get("downtime_seconds")), measured=bool(m)))
+            downtime_seconds=_f(m.get("downtime_seconds")), measured=bool(m),
+            rolled_back=f.get("rolled_back") if isinstance(f.get("rolled_back"), bool) else None))
     measured = [f for f in faults if f.measured]
     det = [f.detection_seconds for f in measured if f.detection_seconds is not None]
     rec = [f.recovery_seconds for f in measured if f.recovery_seconds is not None]

@@ -115,3 +115,21 @@ def test_previous_is_the_newest_older_sibling_and_changes_have_directions(tmp_pa
     d = {ch.key: ch.direction for ch in c.changes}
     assert d["sim.mean_downtime"] == "worse"
     assert d["nats-node-pause.detection"] == "new" and d["chat-server-crash.detection"] == "gone"
+
+
+def test_time_axis_is_relative_to_the_journal_t0(run):
+    from reports.series import marks, sli_series
+
+    exp = load_run(run).experiments[0]                # chat-server-crash: fault 30–50 s after t0
+    m = marks(exp)
+    assert m.faults[0][:2] == pytest.approx((30.0, 50.0))
+    assert m.detections == pytest.approx([30.0 + 11.8]) and m.recoveries == pytest.approx([50.0 + 3.1])
+    assert sli_series(exp).t[0] == 0.0
+
+
+def test_a_fault_left_in_place_is_a_reason(run):
+    _edit(run / "experiments" / "chat-server-crash" / "journal.json",
+          lambda d: d["faults"][0].update(rolled_back=False))
+    s = summarise(load_run(run))
+    assert s.verdict == INCOMPLETE
+    assert s.reasons[0] == "chat-server-crash: fault f1 (process.kill chat-us-east-1) was not rolled back"
