@@ -6,6 +6,7 @@ queue shared by the region's replicas). A fetched batch is
    holding each one; the batch goes to ``deliver.<server>`` over core NATS (a local recipient
    is served directly); with Redis out, to ``deliver.any`` where every server checks its own
    connections;
+   (steps 2-3 of a batch overlap the fetch and push of the next ones)
 2. stored in one ``INSERT ... ON CONFLICT (id) DO NOTHING`` and added to the Redis recent-history
    cache;
 3. acked to JetStream only when stored. When PostgreSQL is down the batch is nak'ed with a
@@ -29,6 +30,7 @@ from system.chat.streams import CHAT_STREAM
 
 log = logging.getLogger("nineslab.chat.delivery")
 REQUIRED = ("id", "conv", "from", "to", "body", "ts")
+MAX_BATCHES_IN_FLIGHT = 4
 
 
 def deliver_subject(server: str) -> str:
@@ -81,26 +83,42 @@ class RegionConsumer:
         self.task = asyncio.create_task(self.run(), name="region-consumer")
 
     async def run(self) -> None:
+        """Fetch, push at once, then store and ack in the background while the next batch is
+        fetched (at most ``MAX_BATCHES_IN_FLIGHT`` batches being stored)."""
         batch = self.s.settings.consumer_batch
-        while True:
-            try:
-                msgs = await self.sub.fetch(batch, timeout=1.0)
-            except (nats.errors.TimeoutError, asyncio.TimeoutError):
-                continue
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - NATS down or leader moving: wait and pull again
-                log.warning("fetch failed: %s", exc)
-                await asyncio.sleep(0.5)
-                continue
-            try:
-                await self.handle(msgs)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001 - a bug must not stop delivery; the batch is redelivered
-                log.exception("batch of %d failed; it will be redelivered", len(msgs))
+        in_flight = asyncio.Semaphore(MAX_BATCHES_IN_FLIGHT)
+        pending: set[asyncio.Task] = set()
+        try:
+            while True:
+                try:
+                    msgs = await self.sub.fetch(batch, timeout=1.0)
+                except (nats.errors.TimeoutError, asyncio.TimeoutError):
+                    continue
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - NATS down or leader moving: wait and pull again
+                    log.warning("fetch failed: %s", exc)
+                    await asyncio.sleep(0.5)
+                    continue
+                try:
+                    good, raw = await self.decode_batch(msgs)
+                    if not good:
+                        continue
+                    await self.push([d for d in good if self.pushed.add_new(d["id"])])
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # noqa: BLE001 - a bug must not stop delivery; the batch is redelivered
+                    log.exception("push of a batch of %d failed; storing it anyway", len(msgs))
+                await in_flight.acquire()
+                task = asyncio.ensure_future(self.store_and_ack(good, raw))
+                pending.add(task)
+                task.add_done_callback(lambda t: (pending.discard(t), in_flight.release()))
+        finally:
+            for t in pending:
+                t.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
 
-    async def handle(self, msgs) -> None:
+    async def decode_batch(self, msgs) -> tuple[list[dict], list]:
         good, raw = [], []
         for m in msgs:
             data = decode(m)
@@ -110,9 +128,16 @@ class RegionConsumer:
                 continue
             good.append(data)
             raw.append(m)
-        if not good:
-            return
-        await self.push([d for d in good if self.pushed.add_new(d["id"])])
+        return good, raw
+
+    async def handle(self, msgs) -> None:
+        """One batch start to end (push, store, ack): what ``run`` does, in one call."""
+        good, raw = await self.decode_batch(msgs)
+        if good:
+            await self.push([d for d in good if self.pushed.add_new(d["id"])])
+            await self.store_and_ack(good, raw)
+
+    async def store_and_ack(self, good: list[dict], raw: list) -> None:
         try:
             await self.s.store.store_many(good)
         except DependencyError:
@@ -120,6 +145,9 @@ class RegionConsumer:
             for m in raw:
                 await m.nak(delay=delay)
             self.s.m_store_retries.inc(len(raw))
+            return
+        except Exception:  # noqa: BLE001 - not acked: JetStream redelivers after ack_wait
+            log.exception("storing a batch of %d failed", len(good))
             return
         try:
             await self.s.cache.add([(d["to"], json.dumps(d)) for d in good])
@@ -132,12 +160,14 @@ class RegionConsumer:
     async def push(self, msgs: list[dict]) -> None:
         if not msgs:
             return
-        users = list({d["to"] for d in msgs})
+        local = self.s.conns
+        users = list({d["to"] for d in msgs if d["to"] not in local})   # held here: no lookup needed
+        servers = {u: self.s.name for u in {d["to"] for d in msgs if d["to"] in local}}
+        fallback = False
         try:
-            servers = dict(zip(users, await self.s.directory.lookup(users)))
-            fallback = False
+            servers.update(zip(users, await self.s.directory.lookup(users)))
         except DependencyError:
-            servers, fallback = {}, True
+            fallback = True
         by_server: dict[str, list] = collections.defaultdict(list)
         for d in msgs:
             frame = protocol.message_frame(d)

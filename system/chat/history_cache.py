@@ -15,24 +15,23 @@ def recent_key(user: str) -> str:
 
 
 class HistoryCache:
-    def __init__(self, deps: RedisDeps, size: int = 200, ttl: int = 7 * 86400) -> None:
-        self.deps, self.size, self.ttl = deps, size, ttl
-
-    def add_to_pipeline(self, pipe, user: str, msg_json: str) -> None:
-        key = recent_key(user)
-        pipe.lpush(key, msg_json)
-        pipe.ltrim(key, 0, self.size - 1)
-        pipe.expire(key, self.ttl)
+    def __init__(self, deps: RedisDeps, size: int = 200) -> None:
+        self.deps, self.size = deps, size
 
     async def add(self, entries: list[tuple[str, str]]) -> None:
-        """Append (user, message JSON) pairs in one round trip."""
+        """Append (user, message JSON) pairs in one round trip: one LPUSH and one LTRIM a user."""
         if not entries:
             return
+        by_user: dict[str, list[str]] = {}
+        for user, msg_json in entries:
+            by_user.setdefault(user, []).append(msg_json)
 
         async def op():
             pipe = self.deps.client.pipeline(transaction=False)
-            for user, msg_json in entries:
-                self.add_to_pipeline(pipe, user, msg_json)
+            for user, items in by_user.items():
+                key = recent_key(user)
+                pipe.lpush(key, *items)
+                pipe.ltrim(key, 0, self.size - 1)
             await pipe.execute()
         await self.deps.run(op)
 

@@ -144,6 +144,7 @@ class ChatService:
         self.js = None
         self.nats_ok = False
         self.tasks: list[asyncio.Task] = []
+        self.sending: set[asyncio.Future] = set()
 
     # ---- HA state changes -------------------------------------------------------------
     def _breaker_changed(self, name: str, old: str, new: str, detail: str) -> None:
@@ -308,7 +309,11 @@ class ChatService:
                         return False
                     raise FrameError(protocol.RATE_LIMITED, f"rate limit of {s.rate_limit_per_second:g} "
                                      "messages a second exceeded: slow down", frame.client_id)
-                await self.send(conn, frame)
+                # sends of one connection run concurrently: one NATS connection keeps them in
+                # order to JetStream, so sequences still follow the order they were sent in
+                task = asyncio.ensure_future(self._send_task(conn, frame))
+                self.sending.add(task)
+                task.add_done_callback(self.sending.discard)
             elif isinstance(frame, protocol.ClientAck):
                 await self.receipt(conn, frame.id)
             elif isinstance(frame, protocol.Resume):
@@ -320,6 +325,17 @@ class ChatService:
                 self.m_send_failed.labels(exc.code).inc()
             conn.push(protocol.error_frame(exc.code, exc.message, exc.client_id))
         return True
+
+    async def _send_task(self, conn: Connection, frame: protocol.Send) -> None:
+        try:
+            await self.send(conn, frame)
+        except FrameError as exc:
+            self.m_send_failed.labels(exc.code).inc()
+            conn.push(protocol.error_frame(exc.code, exc.message, exc.client_id))
+        except Exception:  # noqa: BLE001 - a bug in one send must not kill the connection
+            log.exception("send failed")
+            conn.push(protocol.error_frame(protocol.INTERNAL, "internal error; the message was NOT sent",
+                                           frame.client_id))
 
     async def send(self, conn: Connection, frame: protocol.Send) -> None:
         started = time.monotonic()

@@ -41,6 +41,7 @@ def run(role: str, argv: list[str] | None, make: Callable[[ServiceConfig, str], 
     server = uvicorn.Server(uvicorn.Config(app, host=config.host, port=config.port, lifespan="off",
                                            loop="none", http="httptools", ws="websockets",
                                            log_level="warning", access_log=False, ws_ping_interval=None,
+                                           ws_per_message_deflate=False,
                                            timeout_graceful_shutdown=3, **kwargs))
     # uvicorn re-raises the signal it caught after shutting down; a no-op handler makes that exit 0
     signal.signal(signal.SIGTERM, lambda *_: None)
