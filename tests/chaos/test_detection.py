@@ -75,3 +75,43 @@ def test_measure_fault():
     assert m["detection_seconds"] == 11 and m["failover_seconds"] == 1
     assert m["recovery_seconds"] == 3 and m["downtime_seconds"] == 13
     assert m["error_rate_during"] == 1.0 and m["failure_mode"] == "chat_server_crash"
+
+
+def test_stop_conditions():
+    from chaos.experiment import StopConditions
+    from chaos.stop_conditions import accumulate, stop_reason
+    series: list[dict] = []
+    for t in range(20):
+        accumulate(series, t + 0.5, {"ok": 10 if t < 5 else 0, "error": 0 if t < 5 else 10})
+    assert stop_reason(series, StopConditions(), Slo()) is None
+    assert "budget-minutes" in stop_reason(series, StopConditions(max_budget_minutes=0.2), Slo())
+    assert "in a row" in stop_reason(series, StopConditions(min_availability=0.5, for_seconds=10), Slo())
+    assert stop_reason(series[:10], StopConditions(min_availability=0.5, for_seconds=10), Slo()) is None
+
+
+def test_hypothesis_phases_from_samples():
+    from chaos.experiment import parse_experiment
+    from chaos.analysis import analyse
+    exp = parse_experiment("""
+schema: nineslab.experiment/1
+name: t
+title: t
+load: {duration: 40, warmup: 2}
+hypothesis:
+  probes:
+    - {name: a, sli: availability, tolerance: {min: 0.99}}
+    - {name: a-during, sli: availability, phases: [during], window_seconds: 3, tolerance: {min: 0.5}}
+faults: [{id: f1, kind: process.kill, target: x, at: 10, for: 10, expect: {recovery_within: 3}}]
+slo: {settle_seconds: 5}
+""", path="t.yaml")
+    timeline = [{"id": "f1", "at": 10, "for": 10, "start": T0 + 10, "end": T0 + 21, "targets": ["x"]}]
+    s = samples(40, bad={**outage(10, 13), **outage(13, 20, 0.3)})
+    a = analyse(exp, t0=T0, t_end=T0 + 40, timeline=timeline, samples=s, events=[], live_probes=[],
+                invariants=[], status="completed")
+    assert a["hypothesis"]["before"]["met"] and a["hypothesis"]["after"]["met"]
+    assert a["hypothesis"]["before"]["window"] == [2.0, 10.0] and a["hypothesis"]["after"]["window"] == [25.0, 40.0]
+    failed = [c["t"] for c in a["hypothesis"]["during"] if not c["met"]]
+    assert failed == [11.0, 12.0, 13.0, 14.0, 15.0]          # windows still holding the full outage
+    assert a["verdict"] == "deviated" and a["downtime_seconds"] == 10
+    assert a["measurements"][0]["recovery_seconds"] == 0.0
+    assert a["judgement"]["metrics"][1]["harmful"]
