@@ -44,6 +44,9 @@ class Channel:
         self._putters: deque[asyncio.Future] = deque()
         self._on_get = on_get
 
+    def set_on_get(self, on_get: Callable[[], None] | None) -> None:
+        self._on_get = on_get
+
     def __len__(self) -> int:
         return len(self._items)
 

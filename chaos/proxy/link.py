@@ -262,25 +262,24 @@ class Link:
             stage.stub.close()  # timeout: removal ends the connection, as upstream
             return
         channel_in, channel_out = stage.stub.input, stage.stub.output
-        consumer = self.stages[i + 1] if i + 1 < len(self.stages) else None
-        if consumer is not None:
-            if not await self._interrupt(consumer):
-                return
-        else:
-            await self._stop_writer()
-        # What the removed stage already passed on goes first, then what it had not read.
-        channel_in.prepend(channel_out.take_all())
+        # As upstream: the predecessor is interrupted and re-pointed at the removed stage's
+        # output; what the removed stage had not read yet follows what it already passed on.
+        producer = self.stages[i - 1] if i > 0 else None
+        if producer is not None and not await self._interrupt(producer):
+            return
+        for item in channel_in.take_all():
+            channel_out.put_nowait(item)
         del self.stages[i]
-        if consumer is not None:
-            consumer.stub.input = channel_in
-            self._size_input(channel_in, consumer.wrapper.toxic)
-            consumer.start()  # same toxicity draw: re-chaining is not a new connection
+        if producer is not None:
+            producer.stub.output = channel_out
+            producer.start()  # same toxicity draw: re-chaining is not a new connection
         else:
-            self._size_input(channel_in, None)
-            if self.finished:
-                return
-            self._start_writer()
-        if channel_in is self.head:
+            channel_in.set_on_get(None)
+            channel_out.set_on_get(self._head_taken)
+            self.head = channel_out  # the socket reader feeds the removed stage's output now
+        consumer = self.stages[i] if i < len(self.stages) else None
+        self._size_input(channel_out, consumer.wrapper.toxic if consumer is not None else None)
+        if self.head is channel_out:
             self._head_taken()
 
     # -- teardown --------------------------------------------------------------
