@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -28,8 +29,11 @@ def resolve_state_dir(flag: Path | None) -> Path:
     return (flag or Path(os.environ.get("NINES_STATE_DIR") or DEFAULT_STATE_DIR)).resolve()
 
 
+_STARTED = time.monotonic()
+
+
 def _echo(message: str) -> None:
-    click.echo(message, err=True)
+    click.echo(f"[{time.monotonic() - _STARTED:5.1f}s] {message}", err=True)
 
 
 def _raise_interrupt(signum, frame):  # SIGTERM during up: clean up as for Ctrl-C
@@ -43,8 +47,10 @@ def _raise_interrupt(signum, frame):  # SIGTERM during up: clean up as for Ctrl-
               help="quick: one chat server a region; full: two.")
 @click.option("--topology", "topology_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="A topology file instead of the packaged lab/topology.yaml.")
+@click.option("--keep-streams", is_flag=True,
+              help="Keep JetStream streams from the last run (PostgreSQL data is always kept).")
 @state_dir_option
-def up(runtime: str, profile: str, topology_file: Path | None, state_dir: Path | None) -> int:
+def up(runtime: str, profile: str, topology_file: Path | None, keep_streams: bool, state_dir: Path | None) -> int:
     """Start the topology on 127.0.0.1 and print its endpoints."""
     from lab.runtime import LabConfig, get_runtime
 
@@ -56,7 +62,9 @@ def up(runtime: str, profile: str, topology_file: Path | None, state_dir: Path |
     except ModuleNotFoundError:
         pass
     config = LabConfig(state_dir=resolve_state_dir(state_dir), profile=profile, runtime=runtime,
-                       topology_file=topology_file, proxy_url=proxy_url)
+                       topology_file=topology_file, proxy_url=proxy_url, keep_streams=keep_streams)
+    global _STARTED
+    _STARTED = time.monotonic()
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         result = chosen.up(config, _echo)

@@ -29,6 +29,7 @@ class LabConfig:
     proxy_url: str | None = None               # a fault proxy to use instead of starting one
     startup_timeout: float = 60.0              # per process, from start to ready
     stop_grace: float = 10.0                   # SIGTERM -> SIGKILL
+    keep_streams: bool = False                 # keep JetStream data from the last up (slower start)
 
 
 @dataclass

@@ -8,7 +8,11 @@ nodes) overlap. The state file is written as each process starts, so a ``nines u
 fails, is interrupted (Ctrl-C, SIGTERM) or is killed outright leaves a file ``down`` can
 use; on failure or interrupt ``up`` itself stops what it started before re-raising.
 
-Directories under the state dir: ``data/<name>`` (initialised once, reused), ``logs/<name>.log``
+PostgreSQL data is initialised once and reused; Redis keeps nothing, and JetStream streams
+start empty on each ``up`` unless ``keep_streams`` (a cluster recovering old raft state waits
+out an election timeout, ~5 s) — process control restarts keep a node's streams.
+
+Directories under the state dir: ``data/<name>``, ``logs/<name>.log``
 (kept after ``down``), ``events/<name>.jsonl``, ``config/<name>.json``, and ``secret``.
 """
 from __future__ import annotations
@@ -20,6 +24,7 @@ import importlib.util
 import json
 import os
 import secrets
+import shutil
 import signal
 import sys
 import threading
@@ -372,6 +377,8 @@ class _Launch:
         if p.role == "redis":
             return redis.spec(p.name, data_dir, ports["main"], log), None
         if p.role == "nats":
+            if not self.config.keep_streams:    # a recovering cluster waits out a raft election timeout
+                shutil.rmtree(data_dir / "jetstream", ignore_errors=True)
             routes = [link.listen for link in self.state.links.values()
                       if link.source == p.name and self.plan.process(link.target).role == "nats"]
             return nats.spec(p.name, data_dir, ports["main"], ports["cluster"], ports["monitor"], routes, log), None
@@ -390,7 +397,8 @@ class _Launch:
 
     def _bring_up(self, p: ProcessPlan) -> None:
         try:
-            for dep in p.depends_on:
+            # a router need not wait for the servers it health-checks: it finds them as they come
+            for dep in (d for d in p.depends_on if d not in p.peers):
                 event = self.ready.get(dep)
                 while event is not None and not event.wait(POLL_SECONDS):
                     if self.abort.is_set():
