@@ -1,4 +1,4 @@
-"""Runtimes that start the lab's topology: ``local`` processes (default) and, later, ``docker``."""
+"""Runtimes that start the lab's topology: ``local`` processes (default) and ``docker`` compose."""
 from __future__ import annotations
 
 from lab.errors import UsageError
@@ -13,7 +13,13 @@ def get_runtime(name: str) -> Runtime:
         from lab.runtime.local import LocalRuntime
         return LocalRuntime()
     if name == "docker":
-        raise UsageError("the docker runtime is not available yet; use --runtime local")
+        try:
+            from lab.runtime.docker import DockerRuntime
+        except ModuleNotFoundError as exc:
+            if exc.name != "lab.runtime.docker":
+                raise
+            raise UsageError("the docker runtime is not available yet; use --runtime local") from exc
+        return DockerRuntime()
     raise UsageError(f"unknown runtime {name!r}; choose one of {', '.join(RUNTIMES)}")
 
 

@@ -258,7 +258,7 @@ def test_interrupted_or_killed_up_leaves_nothing_behind(own_tmp, how):
 
 @pytest.mark.parametrize("args, message", [
     (["up", "--profile", "bogus"], "Invalid value for '--profile'"),
-    (["up", "--runtime", "docker"], "the docker runtime is not available yet; use --runtime local"),
+    (["up", "--runtime", "kubernetes"], "Invalid value for '--runtime'"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
     result = nines(*args, "--state-dir", str(tmp_path / "s"), timeout=60)
