@@ -144,6 +144,9 @@ class LocalRuntime(Runtime):
         if existing is not None and any(health.alive(r) for r in existing.processes.values()):
             return UpResult(existing, started=False, skipped=[], seconds=0.0)
         plan = load_topology(config.topology_file).plan(config.profile)
+        if existing is not None and existing.runtime != self.name:
+            raise UsageError(f"{state_dir} holds a lab of the {existing.runtime} runtime; "
+                             "run `nines down` first or use another --state-dir")
         if existing is not None:       # a lab that died or a crashed up: clear what is left
             self.down(existing, progress)
         heal_leftovers(state_dir)
