@@ -4,8 +4,8 @@ from __future__ import annotations
 from chaos.integrity import check_agreement, check_analytics, check_chat, check_no_lost_writes
 
 
-def ack(i, conv="c1", seq=None, region="eu-west", ts=None):
-    return {"kind": "chat", "id": f"m{i}", "conv": conv, "seq": i if seq is None else seq,
+def ack(i, conv="c1", seq=None, region="eu-west", ts=None, sender="alice"):
+    return {"kind": "chat", "id": f"m{i}", "conv": conv, "seq": i if seq is None else seq, "from": sender,
             "to_region": region, "ts": ts if ts is not None else float(i)}
 
 
@@ -61,3 +61,10 @@ def test_migration_agreement_and_lost_writes():
     r = check_no_lost_writes(acked, {"p1": (1, "a"), "p2": (1, "c"), "p3": (4, "X")})
     assert r["counts"] == {"lost": 1, "stale": 1}
     assert r["examples"][0] == {"anomaly": "lost", "id": "p1", "acked_version": 2, "stored_version": 1}
+
+
+def test_two_senders_racing_for_sequence_numbers_is_not_out_of_order():
+    acked = [ack(1, seq=2, ts=1.0, sender="alice"), ack(2, seq=1, ts=2.0, sender="bob")]
+    assert check_chat(acked, [row(1, seq=2), row(2, seq=1)])["counts"]["out_of_order"] == 0
+    acked = [ack(1, seq=2, ts=1.0), ack(2, seq=1, ts=2.0)]
+    assert check_chat(acked, [row(1, seq=2), row(2, seq=1)])["counts"]["out_of_order"] == 1
