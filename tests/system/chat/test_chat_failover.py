@@ -119,6 +119,7 @@ def test_region_without_healthy_server_fails_over_and_is_restored(ha_lab):
     us = [n for n in ha_lab.chat if n.startswith("chat-us-east")]
     for n in us:
         ha_lab.chat[n].stop(grace=5)
+        assert ha_lab.chat[n].popen.returncode == 0          # SIGTERM: closed its connections, exit 0
 
     def routed_to(region: str) -> bool:
         r = httpx.get(f"{router}/route", params={"user": alice}, timeout=1)
