@@ -108,9 +108,12 @@ def _mean_downtime_job(args) -> float:
 
 
 def tornado(raw: dict, *, engine: str, seed: int, years: int, limit: int | None = None,
-            workers: int | None = None) -> list[dict]:
-    """Rank parameters by the minutes a year they move (common random numbers)."""
-    candidates = candidate_parameters(raw)
+            workers: int | None = None, only: tuple[str, ...] | None = None) -> list[dict]:
+    """Rank parameters by the minutes a year they move (common random numbers).
+
+    ``only`` keeps the parameters whose names start with one of the given prefixes.
+    """
+    candidates = [c for c in candidate_parameters(raw) if only is None or c[0].startswith(only)]
     jobs = [(raw, engine, seed, years)]
     for _, low_raw, high_raw in candidates:
         jobs += [(low_raw, engine, seed, years), (high_raw, engine, seed, years)]

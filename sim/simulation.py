@@ -124,7 +124,7 @@ def _sensitivity_years(engine: str, years: int) -> int:
 
 def _calibration_uncertainty(calibration, engine: str, seed: int, years: int, budget: float) -> dict:
     """Two-level Monte Carlo: rerun on bootstrap refits of the measurements."""
-    per = max(1_000 if engine != "simpy-full" else 100,
+    per = max(500 if engine != "simpy-full" else 100,
               min(years // 4, 50_000 if engine != "simpy-full" else 1_000))
     estimates = []
     for index, raw in enumerate(calibration.replicates[:UNCERTAINTY_REPLICATES]):

@@ -53,7 +53,7 @@ def record_key_source(raw, cal, key):
 
 def test_calibrated_projection_carries_uncertainty(tmp_path):
     run_dir = _run_dir(tmp_path)
-    result = run_simulation(years=4_000, seed=3, calibrate=[str(run_dir)], sensitivities=False, workers=1)
+    result = run_simulation(years=2_000, seed=3, calibrate=[str(run_dir)], sensitivities=False, workers=1)
     p = result["p_exceed"]
     lo, hi = p["parameter_interval"]
     assert 0.0 <= lo <= hi <= 1.0

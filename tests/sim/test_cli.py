@@ -19,7 +19,7 @@ def test_run_writes_the_result_and_prints_a_summary(tmp_path):
     out = tmp_path / "result.json"
     run_dir = make_run_dir(tmp_path / "run", {"crash": [
         {"failure_mode": "chat_server_crash", "detection_seconds": 11.0, "recovery_seconds": 4.0}]})
-    proc = nines("sim", "run", "--years", "2000", "--seed", "2", "--no-sensitivities", "--workers", "1",
+    proc = nines("sim", "run", "--years", "1000", "--seed", "2", "--no-sensitivities", "--workers", "1",
                  "--calibrate", str(run_dir), "--set", "router.check_interval=10s", "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     assert "P(blown year)" in proc.stdout and "what-if router.check_interval=10s" in proc.stdout
@@ -28,7 +28,7 @@ def test_run_writes_the_result_and_prints_a_summary(tmp_path):
     for key in ("model", "engine", "years", "seed", "budget_minutes", "downtime_minutes", "p_exceed",
                 "attribution", "monthly", "burn_rate_alerts", "sensitivities", "calibration", "gate"):
         assert key in result
-    assert result["years"] == 2000 and result["engine"] == "fast"
+    assert result["years"] == 1000 and result["engine"] == "fast"
     assert len(result["monthly"]["p_exhausted_by_month"]) == 12
     assert result["calibration"]["chat_server_crash.detection"]["source"] == "measured"
 
