@@ -9,8 +9,12 @@ changes, so overlapping outages of different groups combine correctly (two regio
 a crash during a partition, ...), which the fast engine only adds up.
 
 Everything is scheduled as timeouts with callbacks rather than generator processes: the
-same semantics at a fraction of the cost.  Random numbers come from the same per-mode
-streams as the fast engine (:mod:`sim.streams`), drawn in blocks.
+same semantics at a fraction of the cost.  Random numbers come from per-(mode, location)
+streams (:mod:`sim.streams`), drawn in blocks.
+
+By default (``full=False``) failure times are drawn ahead with NumPy and only clusters of
+overlapping failures go through SimPy (:mod:`sim.clusters`); ``full=True`` (engine
+``simpy-full``) and models with shared repair crews run every event through SimPy.
 """
 from __future__ import annotations
 
