@@ -260,6 +260,13 @@ class Topology:
                     add_link(proc, infra_by_name[target])
             services.append(proc)
         proxy = ProcessPlan(name=PROXY, role=PROXY, kind="proxy", region=None)
+        seen: set[str] = {PROXY}
+        for proc in (*infra, *services):
+            if proc.name in seen:
+                section = "infrastructure" if proc.kind == "infra" else "services"
+                raise ConfigError(f"two parts are named {proc.name!r} (names must be unique; "
+                                  f"{PROXY!r} is the fault proxy's)", path=self.path, key=section)
+            seen.add(proc.name)
         return Plan(profile=profile, regions=regions, processes=(proxy, *infra, *services), links=links)
 
     def _expand_dep(self, template: str, key: str, dep: DepSpec, region: str | None,

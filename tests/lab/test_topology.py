@@ -111,3 +111,10 @@ def test_good_topology_parses_and_bad_yaml_names_its_line(tmp_path):
     missing = tmp_path / "nope.yaml"
     with pytest.raises(ConfigError, match="nope.yaml: cannot read the topology file"):
         load_topology(missing)
+
+
+def test_duplicate_names_are_refused():
+    text = GOOD.replace("  nats-{region}: {role: nats, per_region: true}\n",
+                        "  nats-{region}: {role: nats, per_region: true}\n  pg-east: {role: postgres}\n")
+    with pytest.raises(ConfigError, match="two parts are named 'pg-east'"):
+        parse_topology(text, "dup.yaml")
