@@ -59,10 +59,17 @@ class ExperimentView:
     journal: dict[str, Any] | None
     samples: Samples | None
     missing: list[Missing]
+    step_status: str | None = None     # run.json's step "experiment <name>": ok | running | failed | ...
+    step_error: str | None = None
 
     @property
     def status(self) -> str:
-        return str(self.journal.get("status", "unknown")) if self.journal else "missing"
+        """The journal's status; without a journal, the run's step (running, failed) or "missing"."""
+        if self.journal:
+            return str(self.journal.get("status", "unknown"))
+        if self.step_status in ("running", "failed", "interrupted"):
+            return self.step_status
+        return "missing"
 
     @property
     def verdict(self) -> str:
@@ -158,8 +165,10 @@ def load_run(run_dir: str | Path) -> RunView:
     run = _read_json(path / "run.json", "run.json", RUN_SCHEMA, missing)
     hint = _failure_hint(run)
     experiments = _load_experiments(path, run, missing, hint)
+    still_running = "the run was still going when the report was built" \
+        if (run or {}).get("status") == "running" else ""
     sim = _read_json(path / "sim" / "result.json", "sim/result.json", SIM_SCHEMA, missing,
-                     hint=_step_hint(run, "sim") or hint)
+                     hint=_step_hint(run, "sim") or hint or still_running)
     return RunView(run_dir=path, run=run, experiments=experiments, sim=sim, missing=missing)
 
 
@@ -171,20 +180,36 @@ def _load_experiments(path: Path, run: dict[str, Any] | None, missing: list[Miss
     names = on_disk + [n for n in dict.fromkeys(planned) if n and n not in on_disk]
     if not names:
         missing.append(Missing("experiments/", "no experiment ran" + (f" ({hint})" if hint else "")))
+    steps = {str(st.get("name")): st for st in (run or {}).get("steps") or [] if isinstance(st, dict)}
+    still_running = (run or {}).get("status") == "running"
     views = []
     for name in names:
         exp_dir = path / "experiments" / name
         exp_missing: list[Missing] = []
         rel = f"experiments/{name}"
+        step = steps.get(f"experiment {name}") or {}
+        step_status, step_error = step.get("status"), step.get("error")
+        if step_status == "running":
+            why = "its step was still running when the report was built, or the run stopped during it"
+        elif step_status and step_status != "ok":
+            why = f"its step {step_status}" + (f": {step_error}" if step_error else "")
+        else:
+            why = hint
         if not exp_dir.is_dir():
-            exp_missing.append(Missing(rel + "/", "planned in run.json but never started"
-                                       + (f" ({hint})" if hint else "")))
-            views.append(ExperimentView(name, exp_dir, None, None, exp_missing))
+            if step_status:
+                reason = f"never started ({why})" if why else "never started"
+            elif still_running:
+                reason = "not started yet: the run was still going when the report was built"
+            else:
+                reason = "planned in run.json but never started" + (f" ({hint})" if hint else "")
+            exp_missing.append(Missing(rel + "/", reason))
+            views.append(ExperimentView(name, exp_dir, None, None, exp_missing, step_status, step_error))
             continue
         journal = _read_json(exp_dir / "journal.json", rel + "/journal.json", JOURNAL_SCHEMA,
-                             exp_missing, hint=hint)
-        samples = _read_samples(exp_dir / "samples.csv", rel + "/samples.csv", exp_missing)
-        views.append(ExperimentView(name, exp_dir, journal, samples, exp_missing))
+                             exp_missing, hint=why)
+        samples = _read_samples(exp_dir / "samples.csv", rel + "/samples.csv", exp_missing,
+                                quiet=journal is None)
+        views.append(ExperimentView(name, exp_dir, journal, samples, exp_missing, step_status, step_error))
     return views
 
 
@@ -212,10 +237,12 @@ def _read_json(file: Path, rel: str, schema: str, missing: list[Missing],
     return data
 
 
-def _read_samples(file: Path, rel: str, missing: list[Missing]) -> Samples | None:
+def _read_samples(file: Path, rel: str, missing: list[Missing], quiet: bool = False) -> Samples | None:
+    """``quiet``: the journal is missing too, so one note about the experiment is enough."""
     if not file.is_file():
-        missing.append(Missing(rel, "not written (no load samples: throughput is taken from "
-                                    "the journal's per-second SLIs if present)"))
+        if not quiet:
+            missing.append(Missing(rel, "not written (throughput is taken from the journal's "
+                                        "per-second SLIs instead)"))
         return None
     start, latency, outcome = [], [], []
     bad = 0

@@ -59,11 +59,18 @@ class ExperimentRow:
     data_problems: list[str]             # "chat.no_loss: 3 lost (e.g. m-17, m-42)": any violated invariant
     deviations: list[str]
     errors: list[str]
+    note: str = ""                       # without a journal: why there is none
+
+    @property
+    def why_not_completed(self) -> str:
+        if self.note:                  # no journal: what the loader found instead
+            return self.note
+        return f"experiment {self.status}" + (f": {self.errors[0]}" if self.errors else "")
 
     @property
     def broke(self) -> str:
         if not self.faults:
-            return "nothing injected" if self.status != "missing" else "—"
+            return "—" if self.note else "nothing injected"
         return "; ".join(f"{f.kind} {f.target}".strip() for f in self.faults)
 
     @property
@@ -140,16 +147,13 @@ def _verdict(rows: list[ExperimentRow], budget: Budget | None, lost: str,
     at_risk = budget is not None and budget.gate_passed is False
     risk = ([f"budget: {x}" for x in budget.gate_reasons] or ["budget: the sim gate failed"]) if at_risk else []
     incomplete = [f"run error: {e}" for e in run_errors]
-    incomplete += [f"{r.name}: " + ("never started" if r.status == "missing" else f"experiment {r.status}")
-                   + (f": {r.errors[0]}" if r.errors else "") for r in rows if r.status != "completed"]
+    incomplete += [f"{r.name}: {r.why_not_completed}" for r in rows if r.status != "completed"]
     incomplete += [f"{r.name}: fault {f.id} ({f.kind} {f.target}) was not rolled back"
                    for r in rows for f in r.faults if f.rolled_back is False and f.duration_seconds is not None]
     if budget is None:
         incomplete.append("no budget projection (sim/result.json missing or unreadable)")
     if not rows:
         incomplete.append("no experiment results")
-    incomplete += [f"{what}: {why}" for what, why in missing
-                   if what.endswith("journal.json") and not any(what in x for x in incomplete)]
     deviated = [f"{r.name}: {d}" for r in rows for d in r.deviations]
     deviated += [f"{r.name}: verdict {r.verdict}" for r in rows
                  if r.verdict == "deviated" and not r.deviations]
@@ -253,7 +257,17 @@ def _experiment_row(exp: ExperimentView) -> ExperimentRow:
         data_lost=data_lost, data_problems=problems,
         deviations=([str(x) for x in j.get("reasons") or []] if exp.verdict == "deviated" and j.get("reasons")
                     else _deviations(j.get("hypothesis"))),
-        errors=[_text(e) for e in j.get("errors") or []])
+        errors=[_text(e) for e in j.get("errors") or []] or ([exp.step_error] if exp.step_error else []),
+        note="" if exp.journal is not None else _no_journal_note(exp))
+
+
+def _no_journal_note(exp: ExperimentView) -> str:
+    for m in exp.missing:
+        if m.what.endswith("journal.json"):
+            return f"journal.json {m.why}"
+        if m.what.endswith("/"):
+            return m.why
+    return "no journal"
 
 
 def _target(fault: dict[str, Any]) -> str:

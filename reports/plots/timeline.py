@@ -31,8 +31,10 @@ def render(title: str, series: SliSeries, marks: Marks, *, failed_at: float | No
     top.legend(loc="lower left", ncol=4)
     bottom.plot(series.t, series.p50_ms, color=ACCENT, lw=1.2, label="p50")
     bottom.plot(series.t, series.p99_ms, color=BAD, lw=1.2, label="p99")
-    positive = series.p99_ms[np.isfinite(series.p99_ms) & (series.p99_ms > 0)]
-    if len(positive):
+    lat = np.concatenate([series.p50_ms, series.p99_ms])
+    positive = lat[np.isfinite(lat) & (lat > 0)]
+    # log scale only when latency spans more than a decade and a half (an outage's timeouts)
+    if len(positive) and positive.max() / positive.min() > 30:
         bottom.set_yscale("log")
         # plain numbers (10, 100, 1000) read better than 10^n and skip mathtext parsing
         bottom.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))

@@ -85,7 +85,8 @@ def test_half_failed_run_reports_what_is_missing_and_why(built):
             "nats-node-pause: nats-ap-south did not come back after SIGCONT within 30 s)") in md
     assert "what is missing and why" in html
     assert "fault f1 could not be rolled back" in html
-    assert "Yearly downtime distribution: not shown — sim/result.json is missing" in html
+    assert "No budget plots (downtime distribution, CDF, burn-down, attribution, sensitivities): " \
+           "sim/result.json is missing or unreadable — not written (step simulate failed" in html
     # what there is still gets drawn
     assert "plot:timeline-chat-server-crash" in built["half"]
     assert "plot:timeline-nats-node-pause" in built["half"]
