@@ -273,3 +273,35 @@ def test_bad_topology_file_names_file_line_and_key(tmp_path):
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert f"{bad}:5: infrastructure.redis-{{region}}.role: must be 'postgres', 'redis' or 'nats'" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.skipif(not __import__("lab.runtime.local", fromlist=["x"]).service_available("chat"),
+                    reason="system.chat is not built yet")
+def test_a_failure_half_way_stops_what_was_started(own_tmp):
+    # a chat server without its postgres dependency refuses its config and exits
+    broken = TINY + """services:
+  chat-{region}-{n}:
+    role: chat
+    per_region: true
+    replicas: {quick: 1}
+    deps:
+      redis: {to: "redis-{region}"}
+"""
+    topology = own_tmp / "broken.yaml"
+    topology.write_text(broken)
+    state_dir = own_tmp / "state"
+    try:
+        result = nines("up", "--topology", str(topology), "--state-dir", str(state_dir), timeout=120)
+        assert result.returncode == 20
+        last_line = result.stderr.strip().splitlines()[-1]
+        assert "exited while starting" in last_line and "Traceback" not in result.stderr
+        assert find_state(state_dir) is None
+        record = json.loads((state_dir / "state.last.json").read_text())
+        pids = [(p["pid"], p["create_time"]) for p in record["processes"].values() if p["pid"]]
+        assert pids and all(p["status"] == "stopped" for p in record["processes"].values())
+        for pid, created in pids:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc = psutil.Process(pid)
+                assert abs(proc.create_time() - created) > 1 or proc.status() == psutil.STATUS_ZOMBIE
+    finally:
+        emergency_down(state_dir)
