@@ -283,17 +283,21 @@ def test_slicer_delivers_every_byte_in_pieces(api, upstream_factory):
         conn.sendall(payload)
 
     address = create_proxy(api, "p", upstream_factory(sender).address)
-    add_toxic(api, "p", {"type": "slicer", "attributes": {"average_size": 100, "size_variation": 50,
-                                                          "delay": 100}})
+    # 24 pieces of about 1000 B, 20,000 µs (20 ms) apart: about 0.46 s in all
+    add_toxic(api, "p", {"type": "slicer", "attributes": {"average_size": 1000, "size_variation": 100,
+                                                          "delay": 20_000}})
     client = connect(address)
+    start = time.perf_counter()
     reads = []
     while True:
         data = client.recv(65536)
         if not data:
             break
         reads.append(data)
+    elapsed = time.perf_counter() - start
     assert b"".join(reads) == payload
-    assert len(reads) > 10  # 240 pieces 100 µs apart: the client sees many small reads
+    assert len(reads) >= 5  # pieces 20 ms apart reach the client as separate reads
+    assert 0.3 <= elapsed < 5  # the delay is in microseconds, not milliseconds
     client.close()
 
 
