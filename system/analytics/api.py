@@ -127,7 +127,8 @@ class Runtime:
                 ingestor = Ingestor(self.store, self.stats, fetch_batch=s.fetch_batch, metrics=self.metrics)
                 self.consuming = True
                 try:
-                    await asyncio.gather(*(ingestor.run(name, inbox) for name, inbox in inboxes.items()))
+                    await asyncio.gather(*(ingestor.run(name, inbox, w) for name, inbox in inboxes.items()
+                                           for w in range(s.workers_per_stream)))
                 finally:
                     for sub in subs.values():
                         with contextlib.suppress(Exception):

@@ -19,9 +19,10 @@ class AnalyticsDeps(BaseModel):
 
 class AnalyticsSettings(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    fetch_batch: int = Field(1000, ge=1, le=10000)
+    fetch_batch: int = Field(2000, ge=1, le=10000)
     ack_wait_seconds: float = Field(5.0, gt=0)
-    max_ack_pending: int = Field(5000, ge=1)
+    workers_per_stream: int = Field(1, ge=1, le=8)
+    max_ack_pending: int = Field(10000, ge=1)
     stream_replicas: int | None = Field(None, ge=1, le=5)   # None: R3, or R1 on a lone node
     alert_threshold: float = Field(0.05, gt=0, lt=1)
     alert_window_seconds: int = Field(10, ge=1, le=3600)

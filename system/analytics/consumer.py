@@ -101,12 +101,14 @@ class Ingestor:
                 events.append(event)
         return events
 
-    async def run(self, stream: str, inbox: Inbox) -> None:
-        """Count what arrives in ``inbox`` forever (until cancelled)."""
+    async def run(self, stream: str, inbox: Inbox, worker: int = 0) -> None:
+        """Count what arrives in ``inbox`` forever (until cancelled). Several workers may share
+        an inbox: while one waits for its commit, the next decodes (counts commute)."""
+        slot = f"{stream}/{worker}"
         while True:
             msgs = await inbox.take(self.fetch_batch)
             events = self.decode(msgs)
-            self.stats.oldest_unacked_ts[stream] = min((e.ts for e in events), default=None)
+            self.stats.oldest_unacked_ts[slot] = min((e.ts for e in events), default=None)
             await self._commit(stream, events)
             try:
                 for msg in msgs:
@@ -117,7 +119,7 @@ class Ingestor:
                 self.stats.pending[stream] = ack_fields(msgs[-1])[2] + len(inbox.msgs)
             except ValueError:
                 pass
-            self.stats.oldest_unacked_ts[stream] = None
+            self.stats.oldest_unacked_ts[slot] = None
     async def _commit(self, stream: str, events: list[Event]) -> None:
         delay = 0.1
         while True:

@@ -71,6 +71,8 @@ class AnalyticsStore:
         async with self._lock:
             if self._pool is None:
                 try:
+                    # synchronous_commit stays on: with it off, a killed PostgreSQL could lose
+                    # commits whose events were already acked
                     pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=self.pool_size,
                                                      timeout=self.timeout, command_timeout=30)
                     async with pool.acquire() as conn:
@@ -100,7 +102,8 @@ class AnalyticsStore:
         """Store the events not seen before and add their rollup, atomically; the new ones."""
         if not events:
             return []
-        unique = list({e.key: e for e in events}.values())
+        # sorted by key: two concurrent batches lock shared keys in one order and never deadlock
+        unique = sorted({e.key: e for e in events}.values(), key=lambda e: e.key)
         pool = await self.pool()
         async with pool.acquire() as conn:
             async with conn.transaction():
