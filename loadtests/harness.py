@@ -95,6 +95,7 @@ class Generator:
         self.started_at = time.time()
         self.finished = False
         self._over = False
+        self.closed_deadline: float | None = None
         self.by_operation: dict[str, dict[str, int]] = {}
         self._ticker = gevent.spawn(self._tick)
 
@@ -124,10 +125,25 @@ class Generator:
         self.outstanding -= 1
         self._check_over()
 
+    def closed_begin(self) -> bool:
+        """Closed model: may a user start another operation? After ``duration`` seconds, no."""
+        now = time.time()
+        if self.closed_deadline is None:
+            self.closed_deadline = now + self.duration
+        if now >= self.closed_deadline:
+            self._check_over()
+            return False
+        self.outstanding += 1
+        return True
+
+    def _schedule_done(self) -> bool:
+        if self.open:
+            return self.dispatcher is not None and self.dispatcher.exhausted
+        return self.closed_deadline is not None and time.time() >= self.closed_deadline
+
     def _check_over(self) -> None:
-        """When the schedule is exhausted and nothing is outstanding, the run is over."""
-        if self.dispatcher is not None and self.dispatcher.exhausted and self.outstanding <= 0 \
-                and not self.finished and not self._over:
+        """When the schedule is over and nothing is outstanding, the run is over."""
+        if self._schedule_done() and self.outstanding <= 0 and not self.finished and not self._over:
             self._over = True
             gevent.spawn(self._schedule_over)
 
@@ -137,6 +153,9 @@ class Generator:
         runner = self.env.runner
         log.info("arrival schedule over (worker %d); stopping", self.index)
         if isinstance(runner, WorkerRunner):
+            gevent.sleep(1.1)     # late deliveries land first
+            if hasattr(runner, "_send_stats"):   # final stats ahead of "done", so the master's are whole
+                runner._send_stats()
             runner.send_message("nines_done", {"index": self.index})
         elif runner is not None:
             gevent.sleep(1.1)     # late deliveries land, and Locust's CSV writer ticks once more
@@ -283,7 +302,7 @@ def _on_init(environment: Environment, runner: Any = None, **_: Any) -> None:
             expected = int(getattr(environment.parsed_options, "expect_workers", 1) or 1)
             if len(_DONE_WORKERS) >= expected:
                 log.info("every worker finished its arrivals; stopping")
-                gevent.spawn_later(1.1, runner.quit)   # late deliveries land first
+                gevent.spawn_later(0.2, runner.quit)
         runner.register_message("nines_done", on_done)
 
 

@@ -104,8 +104,8 @@ def locust_commands(cfg: RunConfig, host: str | None, state_dir: str,
     if cfg.open:
         run_time = cfg.duration + cfg.max_lateness + cfg.timeout + 3.0
         spawn_rate = float(users)
-    else:
-        run_time = cfg.duration
+    else:   # the users stop themselves after the duration; -t is only a backstop
+        run_time = cfg.duration + cfg.timeout + 5.0
         spawn_rate = max(1.0, users / 2.0)
     lead = base + [
         "--headless", "--only-summary", "-u", str(users), "-r", f"{spawn_rate:g}",

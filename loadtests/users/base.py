@@ -67,7 +67,13 @@ class NinesUser(User):
     def arrival(self) -> None:
         gen = self.gen
         if not gen.open:
-            self._guarded(None)
+            if not gen.closed_begin():       # the run's duration is over: idle until stopped
+                gevent.sleep(0.5)
+                return
+            try:
+                self._guarded(None)
+            finally:
+                gen.release()
             return
         arrival = gen.take(self.operation)
         if arrival is None:          # the schedule is over for this process: idle until stopped

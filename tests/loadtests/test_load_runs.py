@@ -60,11 +60,11 @@ def test_a_server_stall_shows_in_the_corrected_p99_and_not_the_raw_one(tmp_path)
     stall = 1.0
     # one user = one connection, like wrk2 with -c1: while it waits out the stall, the
     # arrivals behind it queue; their latency counts from when they should have started
-    with trivial_server(stall_after=200, stall_seconds=stall) as (url, _):
-        doc = run(RunConfig(scenario=get_scenario("trivial"), rate=100, duration=6, out=tmp_path / "co",
+    with trivial_server(stall_after=150, stall_seconds=stall) as (url, _):
+        doc = run(RunConfig(scenario=get_scenario("trivial"), rate=100, duration=4, out=tmp_path / "co",
                             host=url, concurrency=1))
     lat = doc["latency_ms"]
-    assert doc["counts"]["ok"] == 600 and doc["counts"]["dropped"] == 0
+    assert doc["counts"]["ok"] == 400 and doc["counts"]["dropped"] == 0
     assert lat["corrected"]["p99_ms"] >= 0.8 * stall * 1000, lat
     assert lat["raw"]["p99_ms"] < 0.2 * stall * 1000, lat
     assert lat["raw"]["max_ms"] >= 0.9 * stall * 1000                 # the one request that saw it
@@ -82,6 +82,17 @@ def test_master_and_workers_merge_histograms_and_split_the_schedule(tmp_path, tr
     assert doc["locust"]["requests"] == 600 and doc["consistent"]
     intended = [float(s["intended_ts"]) for s in rows(tmp_path / "dist" / "samples.csv")]
     assert intended == sorted(intended) and len(intended) == 600
+
+
+def test_closed_model_with_workers_stops_itself_and_keeps_locusts_counts(tmp_path, trivial_url):
+    doc = run(RunConfig(scenario=get_scenario("trivial"), users=4, duration=2, out=tmp_path / "closed",
+                        host=trivial_url, workers=2))
+    assert doc["status"] == "completed" and doc["model"] == "closed" and doc["arrivals"] is None
+    assert doc["counts"]["ok"] > 50 and doc["counts"]["dropped"] == 0
+    assert doc["locust"]["requests"] == doc["counts"]["ok"] and doc["consistent"], \
+        (doc["locust"], doc["counts"], [(p["worker"], p.get("cpu_seconds")) for p in doc["generator"]["processes"]])
+    for s in rows(tmp_path / "closed" / "samples.csv")[:20]:      # closed: latency from the real start
+        assert s["intended_ts"] == s["start_ts"] and s["latency_ms"] == s["service_ms"]
 
 
 def test_sigterm_stops_locust_and_still_flushes_samples(tmp_path, trivial_url):
