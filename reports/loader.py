@@ -248,23 +248,30 @@ def _read_samples(file: Path, rel: str, missing: list[Missing], quiet: bool = Fa
     bad = 0
     try:
         with file.open(newline="", encoding="utf-8") as fh:
-            reader = csv.DictReader(fh)
-            cols = set(reader.fieldnames or [])
-            if not {"latency_ms", "outcome"} <= cols or not cols & {"intended_ts", "start_ts"}:
+            reader = csv.reader(fh)
+            header = next(reader, [])
+            cols = {name: i for i, name in enumerate(header)}
+            if not {"latency_ms", "outcome"} <= set(cols) or not set(cols) & {"intended_ts", "start_ts"}:
                 missing.append(Missing(rel, f"header lacks the contract's columns "
                                             f"(found {sorted(cols)})"))
                 return None
-            key = "intended_ts" if "intended_ts" in cols else "start_ts"
+            # the intended start, so an outage counts where the user wanted to act (contracts §7)
+            i_t = cols.get("intended_ts", cols.get("start_ts"))
+            i_lat, i_out = cols["latency_ms"], cols["outcome"]
+            width = max(i_t, i_lat, i_out) + 1
             for row in reader:
+                if len(row) < width:
+                    bad += 1
+                    continue
                 try:
-                    t = float(row[key] or row.get("start_ts") or "nan")
-                    lat = float(row["latency_ms"] or "nan")
-                except (TypeError, ValueError):
+                    t = float(row[i_t])
+                    lat = float(row[i_lat]) if row[i_lat] else float("nan")
+                except ValueError:
                     bad += 1
                     continue
                 start.append(t)
                 latency.append(lat)
-                outcome.append(row["outcome"] or "error")
+                outcome.append(row[i_out] or "error")
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         missing.append(Missing(rel, f"unreadable: {exc}"))
         return None

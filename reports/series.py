@@ -92,19 +92,18 @@ def marks(exp: ExperimentView) -> Marks:
 
 
 def _series_from_samples(s: Samples, t0: float) -> SliSeries:
-    rel = s.start - t0
-    sec = np.floor(rel).astype(int)
-    keys = np.unique(sec)
+    """Per-second success rate and p50/p99 latency of successful requests (as chaos/slis.py does)."""
+    sec = np.floor(s.start - t0)
+    order = np.argsort(sec, kind="stable")
+    sec, ok, lat = sec[order], (s.outcome == "ok")[order], s.latency_ms[order]
+    keys, first = np.unique(sec, return_index=True)
     success, p50, p99 = [], [], []
-    ok = s.outcome == "ok"
-    for k in keys:
-        sel = sec == k
-        success.append(100.0 * ok[sel].mean())
-        lat = s.latency_ms[sel]
-        lat = lat[~np.isnan(lat)]
-        p50.append(np.percentile(lat, 50) if len(lat) else np.nan)
-        p99.append(np.percentile(lat, 99) if len(lat) else np.nan)
-    return SliSeries(keys.astype(float), np.array(success), np.array(p50), np.array(p99), "samples.csv")
+    for ok_part, lat_part in zip(np.split(ok, first[1:]), np.split(lat, first[1:])):
+        success.append(100.0 * ok_part.mean())
+        good = lat_part[ok_part & ~np.isnan(lat_part)]
+        p50.append(np.percentile(good, 50) if len(good) else np.nan)
+        p99.append(np.percentile(good, 99) if len(good) else np.nan)
+    return SliSeries(keys, np.array(success), np.array(p50), np.array(p99), "samples.csv")
 
 
 def _f(v, default: float = np.nan) -> float:

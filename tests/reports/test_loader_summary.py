@@ -133,3 +133,18 @@ def test_a_fault_left_in_place_is_a_reason(run):
     s = summarise(load_run(run))
     assert s.verdict == INCOMPLETE
     assert s.reasons[0] == "chat-server-crash: fault f1 (process.kill chat-us-east-1) was not rolled back"
+
+
+def test_without_per_second_rows_the_timeline_comes_from_samples(run):
+    from reports.series import sli_series, throughput
+
+    _edit(run / "experiments" / "chat-server-crash" / "journal.json", lambda d: d["slis"].update(per_second=[]))
+    exp = load_run(run).experiments[0]
+    series = sli_series(exp)
+    assert series.source == "samples.csv"
+    assert series.t[0] == 0.0
+    inside = series.success_pct[(series.t >= 31) & (series.t < 40)]
+    outside = series.success_pct[series.t < 29]
+    assert inside.mean() < 80 and outside.min() == 100.0
+    tp = throughput(exp)
+    assert sum(v.sum() for v in tp.by_outcome.values()) == len(exp.samples)
