@@ -27,7 +27,8 @@ from lab.errors import ExitCode, NinesError
 
 log = logging.getLogger("nineslab.run")
 SCHEMA = "nineslab.run/1"
-SIM_YEARS = {"quick": 20_000, "full": 100_000}
+SIM_YEARS = {"quick": 5_000, "full": 100_000}
+SIM_SENSITIVITIES = {"quick": False, "full": True}     # tornado runs cost most of a quick job's minute
 
 
 @dataclass
@@ -126,7 +127,8 @@ def run_main_job(opts: MainJobOptions) -> dict:
                     opts.say(f"run: {exp.name}: {j['verdict']} (score {j['score']:g}, downtime "
                              f"{j['downtime_seconds']:g} s)")
         years = opts.sim_years or SIM_YEARS.get(opts.profile, 20_000)
-        job.step("simulate", lambda: _simulate(opts, years))
+        sens = SIM_SENSITIVITIES.get(opts.profile, True)
+        job.step("simulate", lambda: _simulate(opts, years, sens))
         job.step("report", lambda: _report(opts))
         job.record["status"] = "completed" if not job.record["errors"] else "failed"
     except KeyboardInterrupt:
@@ -186,9 +188,10 @@ def _down(opts: MainJobOptions, runtime: Any) -> list[str]:
     return runtime.down(state, lambda line: None) if state is not None else []
 
 
-def _simulate(opts: MainJobOptions, years: int) -> str:
+def _simulate(opts: MainJobOptions, years: int, sensitivities: bool) -> str:
     import sim
-    result = sim.run_simulation(years=years, seed=opts.seed, calibrate=[str(opts.out_dir)])
+    result = sim.run_simulation(years=years, seed=opts.seed, calibrate=[str(opts.out_dir)],
+                                sensitivities=sensitivities, threshold=opts.threshold)
     path = opts.out_dir / "sim" / "result.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     sim.write_result(result, path)

@@ -23,7 +23,7 @@ import click
               default=None, help="A topology file instead of the packaged one.")
 @click.option("--experiment", "experiments", multiple=True,
               help="Run only these experiments (names or files; repeatable) instead of the profile's.")
-@click.option("--years", type=click.IntRange(min=1), default=None, help="Simulated years [quick 20000, full 100000].")
+@click.option("--years", type=click.IntRange(min=1), default=None, help="Simulated years [quick 5000, full 100000].")
 @click.option("--min-score", type=click.FloatRange(0, 100), default=None, help="Gate: lowest acceptable score.")
 def run(profile: str, out_dir: Path | None, seed: int, state_dir: Path | None, runtime: str,
         topology_file: Path | None, experiments: tuple[str, ...], years: int | None, min_score: float | None) -> int:
