@@ -39,7 +39,7 @@ def run(role: str, argv: list[str] | None, make: Callable[[ServiceConfig, str], 
     import uvloop
     kwargs = {"ws_max_size": ws_max_size(service)} if ws_max_size else {}
     server = uvicorn.Server(uvicorn.Config(app, host=config.host, port=config.port, lifespan="off",
-                                           loop="none", http="httptools", ws="websockets",
+                                           loop="none", http="httptools", ws="websockets-sansio",
                                            log_level="warning", access_log=False, ws_ping_interval=None,
                                            ws_per_message_deflate=False,
                                            timeout_graceful_shutdown=3, **kwargs))
