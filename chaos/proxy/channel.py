@@ -88,6 +88,10 @@ class Channel:
             self._on_get()
         return item
 
+    def peek(self) -> Chunk | None:
+        """The next item without taking it (the channel must not be empty)."""
+        return self._items[0]
+
     def get_nowait(self) -> Chunk | None:
         item = self._items.popleft()
         self._wake_putter()

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("chaos.proxy")
 
 HEAD_CAPACITY = 8  # chunks queued at the head before the source socket is paused
+WRITE_BATCH = 256 * 1024  # the writer joins chunks that are due together up to this size
 PASS_THROUGH = NoopToxic()
 
 
@@ -188,7 +189,17 @@ class Link:
             if chunk is EOF:
                 self._finish()
                 return
-            self._write_dest(chunk.data)
+            data = chunk.data
+            if len(tail) and tail.peek() is not EOF:
+                # several chunks are due at once: one send instead of one per 32 KiB
+                parts = [data]
+                size = len(data)
+                while size < WRITE_BATCH and len(tail) and tail.peek() is not EOF:
+                    part = tail.get_nowait().data  # type: ignore[union-attr]
+                    parts.append(part)
+                    size += len(part)
+                data = b"".join(parts)
+            self._write_dest(data)
             while self.dest_paused and not self.dest.lost:
                 self._dest_resumed = self._loop.create_future()
                 await self._dest_resumed
