@@ -20,7 +20,9 @@ def render(summary: Summary, comparison: Comparison | None = None) -> str:
         ci = fmt.interval(b.p_exceed_low, b.p_exceed_high)
         lines += [
             f"**Budget score {fmt.score(b.score)}** / 100 — P(yearly downtime > {b.budget_minutes:g} min) = "
-            f"**{fmt.percent(b.p_exceed)}**" + (f" ({b.confidence:.0%} CI {ci})" if ci else ""),
+            f"**{fmt.percent(b.p_exceed)}**" + (f" ({b.confidence:.0%} CI {ci})" if ci else "")
+            + (f"; with calibration uncertainty up to {fmt.percent(b.parameter_interval[1])}"
+               if b.parameter_interval else ""),
             "",
             f"Projected downtime per year: mean **{fmt.minutes(b.mean)} min**, p50 {fmt.minutes(b.p50)}, "
             f"p95 {fmt.minutes(b.p95)}, p99 {fmt.minutes(b.p99)} min "

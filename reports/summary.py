@@ -95,6 +95,10 @@ class Budget:
     gate_reasons: list[str]
     years: int | None
     engine: str | None
+    parameter_interval: tuple[float, float] | None = None   # P(D > budget) under calibration uncertainty
+    pages_per_year: float | None = None
+    measured: list[dict[str, Any]] = dataclasses.field(default_factory=list)   # calibrated parameters
+    defaults: int = 0                                                          # parameters still at defaults
 
     @property
     def score(self) -> float | None:
@@ -215,7 +219,24 @@ def _budget(sim: dict[str, Any] | None) -> Budget | None:
         p_exceed_high=_f(pe.get("ci_high")), confidence=_f(pe.get("confidence")) or 0.95,
         gate_passed=gate_passed, gate_reasons=gate_reasons,
         years=sim.get("years") if isinstance(sim.get("years"), int) else None,
-        engine=sim.get("engine"))
+        engine=sim.get("engine"), parameter_interval=_pair(pe.get("parameter_interval")),
+        pages_per_year=_f((sim.get("burn_rate_alerts") or {}).get("pages_per_year")),
+        **_calibration(sim.get("calibration")))
+
+
+def _calibration(cal: Any) -> dict[str, Any]:
+    if not isinstance(cal, dict):
+        return {"measured": [], "defaults": 0}
+    measured = [{"parameter": k, "n": v.get("n"), "mean": _f(v.get("mean_measured")), "fit": v.get("fit")}
+                for k, v in sorted(cal.items()) if isinstance(v, dict) and v.get("source") == "measured"]
+    defaults = sum(1 for v in cal.values() if isinstance(v, dict) and v.get("source") == "default")
+    return {"measured": measured, "defaults": defaults}
+
+
+def _pair(v: Any) -> tuple[float, float] | None:
+    if isinstance(v, (list, tuple)) and len(v) == 2 and all(_f(x) is not None for x in v):
+        return float(v[0]), float(v[1])
+    return None
 
 
 def _experiment_row(exp: ExperimentView) -> ExperimentRow:
