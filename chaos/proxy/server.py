@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import random
 import signal
 import socket
@@ -128,9 +127,11 @@ async def populate_from_file(collection: ProxyCollection, path: Path) -> None:
     log.info("Populated %d proxies from file %s", len(proxies), path)
 
 
-def configure_logging() -> None:
-    level = os.environ.get("LOG_LEVEL", "info").upper()
-    logging.basicConfig(level=getattr(logging, level, logging.INFO),
+def configure_logging(level: str = "info") -> None:
+    """Log to stderr at ``level`` (trace, debug, info, warn, error as upstream's LOG_LEVEL)."""
+    level = {"trace": "debug", "warn": "warning", "fatal": "critical", "panic": "critical"}.get(
+        level.lower(), level.lower())
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
 

@@ -36,13 +36,16 @@ def _show_version(ctx: click.Context, _param: click.Parameter, value: bool) -> N
               help="Seed of the random generator every toxic draws from (default: the clock).")
 @click.option("--proxy-metrics", "-proxy-metrics", is_flag=True, help="Serve proxy byte counters at /metrics.")
 @click.option("--runtime-metrics", "-runtime-metrics", is_flag=True, help="Serve process metrics at /metrics.")
+@click.option("--log-level", "-log-level", envvar="LOG_LEVEL", default="info", show_default=True,
+              help="Log verbosity on stderr: trace, debug, info, warn or error (env LOG_LEVEL); "
+                   "an unknown level means info, as upstream.")
 @click.option("--version", "-version", is_flag=True, expose_value=False, is_eager=True,
               callback=_show_version, help="Print the API version and exit.")
 def serve(host: str, port: int, config_file: Path | None, seed: int | None,
-          proxy_metrics: bool, runtime_metrics: bool) -> None:
+          proxy_metrics: bool, runtime_metrics: bool, log_level: str) -> None:
     """Serve the Toxiproxy 2.12 HTTP API and its proxies until SIGTERM or Ctrl-C."""
     from chaos.proxy.server import ServerConfig, configure_logging, run
 
-    configure_logging()
+    configure_logging(log_level)
     run(ServerConfig(host=host, port=port, config_file=config_file, seed=seed,
                      proxy_metrics=proxy_metrics, runtime_metrics=runtime_metrics))
