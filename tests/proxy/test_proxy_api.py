@@ -59,6 +59,16 @@ def test_unknown_path_and_wrong_method(api):
     assert wrong.content == b""
 
 
+def test_malformed_http_gets_400_and_a_closed_connection(server):
+    host, port = server.url.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(b"GARBAGE\r\n\r\n")
+        reply = b""
+        while chunk := sock.recv(4096):
+            reply += chunk
+    assert reply.startswith(b"HTTP/1.1 400")
+
+
 def test_metrics_are_off_without_the_flag(api):
     assert api.get("/metrics").status_code == 404
 
