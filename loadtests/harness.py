@@ -73,8 +73,11 @@ class Generator:
         self.rng = random.Random(self.seed * 1000 + index)
         self.timeout = float(getattr(opts, "nines_timeout", 10.0))
         self.state_dir = getattr(opts, "nines_state_dir", "") or ""
-        duration = float(getattr(opts, "nines_duration", 0.0) or getattr(opts, "run_time", 0) or 60.0)
+        limit = float(getattr(opts, "nines_duration", 0.0) or getattr(opts, "run_time", 0) or 0.0)
+        # open model: the schedule needs an end (60 s by default); closed: none means until stopped
+        duration = limit or 60.0
         self.duration = duration
+        self.closed_limit: float | None = limit or None
         self.max_lateness = float(getattr(opts, "nines_max_lateness", 5.0))
         self.shape = parse_shape(getattr(opts, "nines_shape", "constant"), self.rate, duration) if self.open else None
         self.dispatcher: Dispatcher | None = None
@@ -128,8 +131,11 @@ class Generator:
     def closed_begin(self) -> bool:
         """Closed model: may a user start another operation? After ``duration`` seconds, no."""
         now = time.time()
+        if self.closed_limit is None:
+            self.outstanding += 1
+            return True
         if self.closed_deadline is None:
-            self.closed_deadline = now + self.duration
+            self.closed_deadline = now + self.closed_limit
         if now >= self.closed_deadline:
             self._check_over()
             return False

@@ -9,6 +9,7 @@ every worker was held) never invalidates a run — that is what is being measure
 """
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -17,7 +18,8 @@ CPU_LIMIT_PERCENT = 90.0        # Locust's own CPU_WARNING_THRESHOLD
 LATE_FRACTION_LIMIT = 0.02      # more than 2 % of arrivals started late by wake lag ...
 LATE_COUNT_MIN = 5              # ... and at least this many (a short run's one hiccup is no verdict)
 MEAN_WAKE_LAG_LIMIT_MS = 10.0
-HOST_BUSY_PERCENT = 75.0        # whole-machine CPU: says *why* a generator starved
+HOST_BUSY_PERCENT = 75.0        # whole-machine CPU ...
+HOST_LOAD_PER_CORE = 1.5        # ... or run queue: says *why* a generator starved
 
 
 @dataclass
@@ -66,7 +68,8 @@ class CpuSampler:
                 "cpu_mean_percent": round(100.0 * cpu / wall, 1) if wall > 0 else 0.0,
                 "cpu_max_percent": max(self.samples, default=0.0),
                 "host_cpu_mean_percent": round(sum(self.host_samples) / len(self.host_samples), 1)
-                if self.host_samples else 0.0}
+                if self.host_samples else 0.0,
+                "host_load_per_core": round(os.getloadavg()[0] / (os.cpu_count() or 1), 2)}
 
 
 def judge(processes: list[dict[str, Any]], started: int) -> tuple[bool, list[str]]:
@@ -88,7 +91,8 @@ def judge(processes: list[dict[str, Any]], started: int) -> tuple[bool, list[str
     if lag_n and 1000.0 * lag_sum / lag_n > MEAN_WAKE_LAG_LIMIT_MS:
         reasons.append(f"mean wake lag {1000.0 * lag_sum / lag_n:.1f} ms exceeds {MEAN_WAKE_LAG_LIMIT_MS:g} ms")
     host = max((p.get("host_cpu_mean_percent", 0.0) for p in processes), default=0.0)
-    if reasons and host > HOST_BUSY_PERCENT:
-        reasons.append(f"the machine itself was busy ({host:g} % CPU on average): the system under test "
-                       f"and the generator compete for cores")
+    load = max((p.get("host_load_per_core", 0.0) for p in processes), default=0.0)
+    if reasons and (host > HOST_BUSY_PERCENT or load > HOST_LOAD_PER_CORE):
+        reasons.append(f"the machine itself was busy ({host:g} % CPU on average, load {load:g} per core): "
+                       f"the generator competed for cores with other processes")
     return (not reasons, reasons)

@@ -23,6 +23,21 @@ from locust.exception import InterruptTaskSet, RescheduleTask, StopUser
 from loadtests.harness import Generator, generator
 
 
+def wait_until(ts: float) -> None:
+    """Sleep until unix time ``ts``, never waking early.
+
+    gevent's timers count from the event loop's cached "now", which is stale after a slow
+    start (imports on a busy machine): refresh it first, and sleep again if woken early.
+    """
+    loop = gevent.get_hub().loop
+    while True:
+        delay = ts - time.time()
+        if delay <= 0:
+            return
+        loop.update_now()
+        gevent.sleep(delay)
+
+
 class NinesUser(User):
     abstract = True
     operation = "operation"
@@ -81,9 +96,7 @@ class NinesUser(User):
             return
         started = completed = False
         try:
-            delay = arrival.intended_ts - time.time()
-            if delay > 0:
-                gevent.sleep(delay)
+            wait_until(arrival.intended_ts)
             if gen.admit(arrival, self.operation):
                 started = True
                 self._guarded(arrival.intended_ts)
