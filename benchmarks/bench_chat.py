@@ -135,6 +135,26 @@ class Load:
         return time.time() - start
 
 
+def cpu_by_role(lab: ChatLab) -> dict[str, float]:
+    """CPU seconds used so far by each kind of process (PostgreSQL backends included)."""
+    out: dict[str, float] = {}
+    for proc in lab.group.processes:
+        try:
+            ps = psutil.Process(proc.pid)
+            family = [ps] + ps.children(recursive=True)
+        except psutil.Error:
+            continue
+        for p in family:
+            try:
+                t = p.cpu_times()
+                out[proc.spec.role] = out.get(proc.spec.role, 0.0) + t.user + t.system
+            except psutil.Error:
+                pass
+    t = psutil.Process().cpu_times()
+    out["loadgen"] = t.user + t.system
+    return out
+
+
 def servers_rss(lab: ChatLab) -> int:
     return sum(psutil.Process(p.pid).memory_info().rss for p in lab.chat.values())
 
@@ -147,7 +167,10 @@ async def phase(lab: ChatLab, n: int, rate: float, seconds: float, seed: int) ->
     users = await load.connect(names)
     await asyncio.sleep(1.0)
     rss1 = servers_rss(lab)
+    cpu0 = cpu_by_role(lab)
     wall = await load.run(users, rate, seconds, rng)
+    cpu1 = cpu_by_role(lab)
+    cpu_ms = {k: (cpu1.get(k, 0) - cpu0.get(k, 0)) * 1000 / max(1, load.acked) for k in cpu1}
     for u in users:
         await u.ws.close()
         u.reader.cancel()
@@ -155,7 +178,8 @@ async def phase(lab: ChatLab, n: int, rate: float, seconds: float, seed: int) ->
             "ack_p50_ms": pct(load.ack_ms, 0.5), "ack_p99_ms": pct(load.ack_ms, 0.99),
             "deliver_p50_ms": pct(load.deliver_ms, 0.5), "deliver_p99_ms": pct(load.deliver_ms, 0.99),
             "delivered": len(load.deliver_ms), "errors": load.errors,
-            "kb_per_idle_connection": max(0, rss1 - rss0) / n / 1024}
+            "kb_per_idle_connection": max(0, rss1 - rss0) / n / 1024,
+            "cpu_ms_per_message": cpu_ms, "machine_load": psutil.getloadavg()[0]}
 
 
 def main() -> int:
@@ -195,6 +219,10 @@ def main() -> int:
         print(f"{r['users']:>6} {r['acked_per_s']:>9.0f} {r['ack_p50_ms']:>7.1f}ms {r['ack_p99_ms']:>7.1f}ms "
               f"{r['deliver_p50_ms']:>7.1f}ms {r['deliver_p99_ms']:>7.1f}ms {r['kb_per_idle_connection']:>8.1f}  "
               f"{r['errors'] or '-'}")
+    print("\nCPU milliseconds per acked message, by process kind (the bottleneck is the largest):")
+    for r in results:
+        parts = "  ".join(f"{k} {v:.2f}" for k, v in sorted(r["cpu_ms_per_message"].items(), key=lambda kv: -kv[1]))
+        print(f"{r['users']:>6}  {parts}   (1-min load average {r['machine_load']:.1f} on {psutil.cpu_count()} cores)")
     print(f"targets at 1,000 users: >= 2000 acked/s, ack p99 < 50 ms, <= 50 KB per idle connection; "
           f"total {time.time() - t0:.0f} s")
     if args.json:
