@@ -68,6 +68,7 @@ class _Run:
     series: list[dict] = field(default_factory=list)
     rollbacks: list[dict] = field(default_factory=list)
     actions: list[dict] = field(default_factory=list)
+    planned: dict = field(default_factory=dict)
     t0: float | None = None
     t_end: float | None = None
     load: LoadProcess | None = None
@@ -138,6 +139,7 @@ def _execute(run: _Run, state: Any) -> None:
     with session:
         planned = {f.id: session.plan(f, path=exp.file, line=exp.line_of("faults", i, "target"))
                    for i, f in enumerate(exp.faults)}
+        run.planned = planned
         for row in run.timeline:
             row["targets"] = planned[row["id"]].targets
             if planned[row["id"]].params.get("regions"):
@@ -163,11 +165,6 @@ def _execute(run: _Run, state: Any) -> None:
             if not run.load.wait(remaining + 60.0):
                 run.errors.append("the load generator overran its duration by 60 s; stopped it")
                 run.load.stop()
-    for i, row in enumerate(run.timeline):
-        applied = planned[row["id"]]
-        row["rolled_back"] = row["start"] is None or applied.rolled_back_at is not None
-        if applied.rolled_back_at is not None and row["end"] is None:
-            row["end"] = applied.rolled_back_at
     if session.errors:
         run.errors.extend(session.errors)
 
@@ -265,8 +262,19 @@ def _extra_rollback(rb: Any, drivers: dict, state: Any, opts: EngineOptions) -> 
         return {"action": rb.action, "targets": targets, "ok": False, "error": str(exc)}
 
 
+def _settle_timeline(run: _Run) -> None:
+    """Fault ends and rollback flags from the session's records: also after an interrupt."""
+    for row in run.timeline:
+        applied = run.planned.get(row["id"])
+        rolled_at = applied.rolled_back_at if applied is not None else None
+        row["rolled_back"] = row["start"] is None or rolled_at is not None
+        if rolled_at is not None and row["end"] is None:
+            row["end"] = rolled_at
+
+
 def _finish(run: _Run, state: Any, started_at: float) -> dict:
     exp, opts = run.exp, run.opts
+    _settle_timeline(run)
     ended_at = opts.clock()
     load_doc = run.load.load_json() if run.load else None
     if run.t0 is None:

@@ -93,3 +93,33 @@ def test_a_crash_is_measured_and_an_impossible_expectation_turns_red(web_lab, tm
     assert (out / "experiments" / "web-crash" / "samples.csv").exists()
     assert not list(recovery.faults_dir(state_dir).glob("*.json"))
     assert load_state(state_dir).processes["web-1"].status == "running"
+
+
+def test_ctrl_c_of_nines_chaos_run_rolls_back_and_still_writes_the_journal(web_lab, tmp_path):
+    import signal
+    import subprocess
+    state_dir, url = web_lab
+    exp = tmp_path / "pause.yaml"
+    exp.write_text(EXPERIMENT.format(name="web-pause", url=url, expect="{}").replace(
+        "process.kill", "process.pause").replace("at: 4, for: 3", "at: 3, for: 20").replace(
+        "duration: 12", "duration: 40"))
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "lab.cli", "chaos", "run", str(exp), "--out", str(out),
+                             "--state-dir", str(state_dir)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        wait_until(lambda: load_state(state_dir).processes["web-1"].status == "paused", timeout=60,
+                   what="the pause fault", alive=lambda: proc.poll() is None)
+        assert list(recovery.faults_dir(state_dir).glob("*.json"))
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err
+    assert load_state(state_dir).processes["web-1"].status == "running"
+    assert not list(recovery.faults_dir(state_dir).glob("*.json"))
+    journal = json.loads((out / "experiments" / "web-pause" / "journal.json").read_text())
+    assert journal["status"] == "interrupted" and journal["verdict"] == "error"
+    assert journal["faults"][0]["rolled_back"] is True
