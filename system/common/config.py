@@ -80,10 +80,26 @@ def load_config(path: str | Path) -> ServiceConfig:
     return parse_config(data, path=path)
 
 
+# names the topology file uses for the same settings
+SETTING_ALIASES = {"unhealthy_after": "failure_threshold", "healthy_after": "recovery_threshold"}
+
+
+def normalise_settings(model: type[BaseModel], settings: dict[str, Any]) -> dict[str, Any]:
+    """Accept ``<name>_seconds`` for ``<name>`` and the aliases above; unknown keys stay (ignored)."""
+    fields = model.model_fields
+    out = {}
+    for key, value in settings.items():
+        name = SETTING_ALIASES.get(key, key)
+        if name not in fields and name.endswith("_seconds") and name[:-8] in fields:
+            name = name[:-8]
+        out[name] = value
+    return out
+
+
 def typed_settings(model: type[BaseModel], settings: dict[str, Any], *, path: str | None = None):
     """Validate a role's ``settings`` dict into its typed model (unknown keys are ignored)."""
     try:
-        return model.model_validate(settings)
+        return model.model_validate(normalise_settings(model, settings))
     except ValidationError as exc:
         err = exc.errors()[0]
         key = "settings." + ".".join(str(p) for p in err["loc"])

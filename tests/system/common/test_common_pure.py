@@ -148,3 +148,16 @@ def test_events_are_one_json_line_each(tmp_path):
     assert lines[0] == {"ts": 5.0, "source": "router-1", "kind": "health", "subject": "chat-1",
                         "state": "unhealthy", "detail": "timeout"}
     assert lines[1]["state"] == "open"
+
+
+def test_settings_accept_the_topology_names():
+    from system.chat.settings import ChatSettings
+    from system.common.config import typed_settings
+    from system.router.server import RouterSettings
+    r = typed_settings(RouterSettings, {"check_interval_seconds": 0.5, "unhealthy_after": 4, "route_ttl_seconds": 9,
+                                        "recovery_backoff_seconds": 1})
+    assert (r.check_interval, r.failure_threshold, r.route_ttl, r.check_timeout) == (0.5, 4, 9, 1.0)
+    c = typed_settings(ChatSettings, {"breaker_reset_seconds": 5, "replicas": 2, "history_limit": 200})
+    assert (c.breaker_reset, c.history_limit, c.max_message_bytes) == (5, 200, 65536)
+    with pytest.raises(ConfigError, match="settings.check_interval"):
+        typed_settings(RouterSettings, {"check_interval_seconds": -1}, path="cfg.json")
