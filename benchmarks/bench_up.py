@@ -9,6 +9,8 @@ it started, also on Ctrl-C. Target: warm `up` under 15 s on a 2-core machine.
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -24,12 +26,27 @@ from lab.runtime.local import LocalRuntime
 from lab.state import find_state, load_state
 
 TARGET_WARM_UP_SECONDS = 15.0
+LAST_STDERR = ""
+
+
+READY = re.compile(r"\[\s*([\d.]+)s\] ready (\S+)")
+
+
+def phases(stderr: str) -> dict[str, float]:
+    """When each kind of part was ready, from the timestamped progress of `nines up`."""
+    out: dict[str, float] = {}
+    for seconds, name in READY.findall(stderr):
+        kind = name.split("-")[0]
+        out[kind] = max(out.get(kind, 0.0), float(seconds))
+    return out
 
 
 def timed(*args: str) -> float:
+    global LAST_STDERR
     began = time.perf_counter()
     result = subprocess.run([sys.executable, "-m", "lab.cli", *args], capture_output=True, text=True, timeout=600)
     seconds = time.perf_counter() - began
+    LAST_STDERR = result.stderr
     if result.returncode != 0:
         raise SystemExit(f"`nines {' '.join(args)}` failed with exit {result.returncode}: {result.stderr[-2000:]}")
     return seconds
@@ -64,7 +81,8 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="nineslab-bench-"))
     root.chmod(0o755)
     state_dir = str(root / "state")
-    ups, downs = [], []
+    ups, downs, warm_phases = [], [], []
+    load_before = os.getloadavg()[0]
     try:
         cold = timed("up", "--profile", args.profile, "--state-dir", state_dir)
         processes = len(load_state(state_dir).processes)
@@ -72,6 +90,7 @@ def main() -> None:
         downs.append(timed("down", "--state-dir", state_dir))
         for _ in range(args.warm_runs):
             ups.append(timed("up", "--profile", args.profile, "--state-dir", state_dir))
+            warm_phases.append(phases(LAST_STDERR))
             downs.append(timed("down", "--state-dir", state_dir))
     finally:
         state = find_state(state_dir)
@@ -80,10 +99,14 @@ def main() -> None:
         shutil.rmtree(root, ignore_errors=True)
 
     warm = statistics.median(ups)
-    print(f"nines up --profile {args.profile} ({processes} processes, {psutil.cpu_count()} cores)")
+    print(f"nines up --profile {args.profile} ({processes} processes, {psutil.cpu_count()} cores, "
+          f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after)")
     print(f"  {'up, cold (initdb)':<26} {cold:6.1f} s")
     print(f"  {'up, warm (median of ' + str(len(ups)) + ')':<26} {warm:6.1f} s   runs: "
           + ", ".join(f"{u:.1f}" for u in ups))
+    ready = {kind: statistics.median(p.get(kind, 0.0) for p in warm_phases) for kind in warm_phases[0]}
+    print(f"  {'  warm: ready at (median)':<26} " + ", ".join(
+        f"{kind} {t:.1f} s" for kind, t in sorted(ready.items(), key=lambda kv: kv[1])))
     print(f"  {'cold / warm':<26} {cold / warm:6.2f} x")
     print(f"  {'down (median of ' + str(len(downs)) + ')':<26} {statistics.median(downs):6.1f} s   runs: "
           + ", ".join(f"{d:.1f}" for d in downs))
