@@ -54,12 +54,21 @@ def throughput(exp: ExperimentView) -> Throughput | None:
     s = exp.samples
     if s is not None and len(s):
         rel = s.start - exp.started_at
-        bins = np.arange(np.floor(np.nanmin(rel)), np.ceil(np.nanmax(rel)) + 1.0)
+        lo, hi = float(np.nanmin(rel)), float(np.nanmax(rel))
+        span = _journal_span(exp)
+        if span is not None:            # stray rows far outside the load window would squash the plot
+            lo, hi = max(lo, span[0] - 1.0), min(hi, span[1] + 1.0)
+        if hi < lo:
+            lo, hi = float(np.nanmin(rel)), float(np.nanmax(rel))
+        bins = np.arange(np.floor(lo), np.ceil(hi) + 1.0)
         if len(bins) < 2:
             bins = np.array([bins[0], bins[0] + 1.0])
         out = {}
         for outcome in ("ok", "error", "dropped"):
             out[outcome], _ = np.histogram(rel[s.outcome == outcome], bins)
+        other = ~np.isin(s.outcome, ["ok", "error", "dropped"])
+        if other.any():                 # an outcome outside the contract is shown, not dropped
+            out["other"], _ = np.histogram(rel[other], bins)
         return Throughput(bins[:-1], out, "samples.csv")
     rows = ((exp.journal or {}).get("slis") or {}).get("per_second") or []
     rows = [r for r in rows if isinstance(r, dict) and isinstance(r.get("t"), (int, float))]
@@ -69,6 +78,12 @@ def throughput(exp: ExperimentView) -> Throughput | None:
     req = np.array([_f(r.get("requests"), 0.0) for r in rows])
     err = np.array([_f(r.get("errors"), 0.0) for r in rows])
     return Throughput(t, {"ok": req - err, "error": err}, "journal")
+
+
+def _journal_span(exp: ExperimentView) -> tuple[float, float] | None:
+    rows = ((exp.journal or {}).get("slis") or {}).get("per_second") or []
+    ts = [float(r["t"]) for r in rows if isinstance(r, dict) and isinstance(r.get("t"), (int, float))]
+    return (exp.relative(min(ts)), exp.relative(max(ts)) + 1.0) if ts else None
 
 
 def marks(exp: ExperimentView) -> Marks:

@@ -319,7 +319,7 @@ def _invariants(invariants: Any, have_journal: bool) -> tuple[str, list[str]]:
             # a failed loss invariant without counts still means data went missing
             lost = lost or bool(bad.get("lost")) or (not bad and "loss" in str(inv.get("name", "")))
             what = ", ".join(f"{v:g} {k}" for k, v in bad.items()) or "violated"
-            examples = [str(_example_id(e)) for e in (inv.get("examples") or [])[:5]]
+            examples = [str(_example_id(e)) for e in (inv.get("examples") or [])[:3]]
             eg = f" (e.g. {', '.join(examples)})" if examples else ""
             problems.append(f"{inv.get('name', 'invariant')}: {what}{eg}")
     return ("yes" if lost else "unknown" if unchecked and not problems else "no"), problems
