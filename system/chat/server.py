@@ -150,6 +150,11 @@ class ChatService:
     def _breaker_changed(self, name: str, old: str, new: str, detail: str) -> None:
         self.events.emit("breaker", name, new, detail)
         self.metrics.set_state("breaker", name, new)
+        if name == "redis" and new == "closed" and self.conns:
+            # a restarted Redis has lost the session directory: put our users back at once
+            task = asyncio.ensure_future(self._register_sessions(list(self.conns)))
+            self.sending.add(task)
+            task.add_done_callback(self.sending.discard)
 
     async def _nats_disconnected(self) -> None:
         if self.nats_ok:

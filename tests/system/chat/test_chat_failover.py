@@ -113,6 +113,39 @@ def test_postgres_stopped_history_falls_back_and_messages_are_stored_when_it_ret
     assert has_event(ha_lab, "chat-eu-west-1", "breaker", "postgres", "closed")
 
 
+def test_redis_stopped_presence_unknown_and_delivery_goes_on(ha_lab):
+    alice, bob = f"alice{uuid.uuid4().hex[:6]}@us-east", f"bob{uuid.uuid4().hex[:6]}@eu-west"
+    redis = ha_lab.infra["eu-west"].redis
+    url = ha_lab.chat_urls["chat-eu-west-1"]
+    auth = {"Authorization": f"Bearer {issue_token(ha_lab.secret, bob)}"}
+
+    async def scenario():
+        a, b = client(ha_lab, alice), client(ha_lab, bob)
+        await a.connect()
+        await b.connect()
+        redis.process.stop(grace=5)
+        await asyncio.to_thread(wait_until, lambda: has_event(ha_lab, "chat-eu-west-1", "breaker", "redis", "open"),
+                                timeout=15, what="redis breaker open")
+        async with httpx.AsyncClient() as http:
+            r = await http.get(f"{url}/presence", params={"user": bob}, headers=auth)
+            assert r.json()["status"] == "unknown"
+        during = [await a.send(bob, f"no redis {i}") for i in range(3)]
+        assert {x["id"] for x in during} <= await receive_ids(b, {x["id"] for x in during}, 10)
+        ha_lab.group.restart(redis.process)
+        await asyncio.to_thread(wait_until, lambda: has_event(ha_lab, "chat-eu-west-1", "breaker", "redis", "closed"),
+                                timeout=15, what="redis breaker closed")
+        async with httpx.AsyncClient() as http:      # the directory was rebuilt at once
+            end = time.monotonic() + 5
+            while (await http.get(f"{url}/presence", params={"user": bob}, headers=auth)).json()["status"] != "online":
+                assert time.monotonic() < end
+                await asyncio.sleep(0.1)
+        after = await a.send(bob, "redis is back")
+        assert after["id"] in await receive_ids(b, {after["id"]}, 10)
+        await a.close()
+        await b.close()
+    asyncio.run(scenario())
+
+
 def test_region_without_healthy_server_fails_over_and_is_restored(ha_lab):
     alice = f"alice{uuid.uuid4().hex[:6]}@us-east"
     router = ha_lab.router_urls["router-2"]
