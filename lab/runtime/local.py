@@ -440,6 +440,14 @@ class _Launch:
             self.abort.set()
 
     def run(self) -> None:
+        if self.external_proxy and self.proxy_module is not None:
+            # a proxy the lab does not start: it must answer now, and gets its links first
+            with self.proxy_module.FaultProxy(self.external_proxy) as proxy:
+                if not proxy.healthy():
+                    raise DependencyError(f"the fault proxy at TOXIPROXY_URL={self.external_proxy} does not "
+                                          "answer; start it or unset TOXIPROXY_URL")
+            self.runtime._ensure_links(self.state)
+            self.progress(f"links ready on {self.external_proxy}")
         threads = [threading.Thread(target=self._bring_up, args=(p,), name=f"up-{p.name}", daemon=True)
                    for p in self.wanted]
         try:

@@ -305,3 +305,34 @@ def test_a_failure_half_way_stops_what_was_started(own_tmp):
                 assert abs(proc.create_time() - created) > 1 or proc.status() == psutil.STATUS_ZOMBIE
     finally:
         emergency_down(state_dir)
+
+
+def test_toxiproxy_url_names_a_proxy_the_lab_uses_but_does_not_own(own_tmp):
+    from chaos.proxy import FaultProxy
+    from lab.servers.base import free_port
+
+    topology = own_tmp / "tiny.yaml"
+    topology.write_text(TINY)
+    state_dir = own_tmp / "state"
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "chaos.proxy", "serve", "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while not FaultProxy(url).healthy():
+            assert time.monotonic() < deadline and server.poll() is None, "proxy server did not start"
+            time.sleep(0.05)
+        result = nines("up", "--topology", str(topology), "--state-dir", str(state_dir),
+                       env={"TOXIPROXY_URL": f"127.0.0.1:{port}"}, timeout=120)
+        assert result.returncode == 0, result.stderr[-2000:]
+        state = load_state(state_dir)
+        assert state.proxy.api == url and state.proxy.managed is False and "proxy" not in state.processes
+        with FaultProxy(url) as proxy:
+            assert set(proxy.list_links()) == {"nats-a>nats-b", "nats-b>nats-a"} == set(state.links)
+        assert nines("down", "--state-dir", str(state_dir), timeout=60).returncode == 0
+        assert server.poll() is None            # not the lab's to stop
+    finally:
+        emergency_down(state_dir)
+        server.terminate()
+        server.wait(10)
