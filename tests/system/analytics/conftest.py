@@ -1,5 +1,5 @@
 """Fixtures of the analytics tests: pg-analytics and a one-node NATS JetStream (real servers,
-shared by the module), a fresh database and fresh streams per test, the service as a process."""
+shared by the session), a fresh database and fresh streams per test, the service as a process."""
 from __future__ import annotations
 
 import asyncio
@@ -15,7 +15,7 @@ from lab.servers.group import ServerGroup
 _ids = itertools.count(1)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def infra(tmp_path_factory):
     group = ServerGroup(tmp_path_factory.mktemp("analytics-servers") / "servers")
     try:

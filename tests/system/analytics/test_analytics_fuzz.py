@@ -18,7 +18,7 @@ schema = schemathesis.pytest.from_fixture("analytics_schema")
 
 
 @schema.parametrize()
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_server_errors(case):
     response = case.call(timeout=30)
     assert response.status_code < 500, f"{case.method} {case.formatted_path} {case.query}: " \

@@ -1,4 +1,4 @@
-"""Fixtures of the migration tests: pg-old and pg-new (real PostgreSQL, shared by the module)
+"""Fixtures of the migration tests: pg-old and pg-new (real PostgreSQL, shared by the session)
 behind fault-proxy links, a fresh database pair per test, and the service as a process."""
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from migration_helpers import start_fault_proxy, start_service
 _ids = itertools.count(1)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def stores(tmp_path_factory):
     """pg-old and pg-new, and a fault proxy with a link to each."""
     tmp = tmp_path_factory.mktemp("migration-servers")

@@ -92,23 +92,31 @@ async def test_sync_resumes_from_checkpoint_and_is_idempotent(env):
         await old.close(), await new.close()
 
 
-def test_nines_migrate_commands(env, tmp_path):
+def test_nines_migrate_commands(env, tmp_path, capsys):
+    from lab.cli import main
     _, url = env.service()
     state = tmp_path / "state"
     state.mkdir()
     (state / "state.json").write_text(json.dumps({"schema": "nineslab.state/1", "endpoints": {"migration": url}}))
 
-    def nines(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "lab.cli", "migrate", "--state-dir", str(state), *args],
-                              capture_output=True, text=True, timeout=60)
+    def nines(*args: str) -> tuple[int, str, str]:
+        with pytest.raises(SystemExit) as exit_info:
+            main(["migrate", "--state-dir", str(state), *args])
+        out, err = capsys.readouterr()
+        return exit_info.value.code, out.strip(), err
 
-    assert nines("phase").stdout.strip() == "phase: dual_write"
-    r = nines("phase", "set", "read_new")
-    assert r.returncode == 2 and "one phase at a time" in r.stderr and "Traceback" not in r.stderr
-    assert "sync: scanned" in nines("sync").stdout
-    assert nines("verify").returncode == 0
-    assert nines("phase", "set", "dual-read").stdout.strip() == "phase: dual_read (was dual_write)"
-    assert nines("phase", "back").stdout.strip() == "phase: dual_write (was dual_read)"
-    r = subprocess.run([sys.executable, "-m", "lab.cli", "migrate", "--state-dir", str(tmp_path / "none"),
-                        "phase"], capture_output=True, text=True, timeout=60)
-    assert r.returncode == 2 and "no lab state file" in r.stderr
+    assert nines("phase") == (0, "phase: dual_write", "")
+    code, _, err = nines("phase", "set", "read_new")
+    assert code == 2 and "one phase at a time" in err
+    assert "sync: scanned" in nines("sync")[1]
+    assert nines("verify")[0] == 0
+    assert nines("phase", "set", "dual-read")[1] == "phase: dual_read (was dual_write)"
+    assert nines("phase", "back")[1] == "phase: dual_write (was dual_read)"
+    # as a user sees it: a subprocess, one sentence, the exit code, no traceback
+    r = subprocess.run([sys.executable, "-m", "lab.cli", "migrate", "--state-dir", str(state), "phase", "set",
+                        "decommission"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "cannot jump from dual_write to decommission" in r.stderr
+    assert "Traceback" not in r.stderr
+    with pytest.raises(SystemExit) as exit_info:
+        main(["migrate", "--state-dir", str(tmp_path / "none"), "phase"])
+    assert exit_info.value.code == 2 and "no lab state file" in capsys.readouterr().err
