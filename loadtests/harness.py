@@ -171,8 +171,9 @@ class Generator:
 
     def record(self, operation: str, intended_ts: float, start_ts: float, end_ts: float,
                ok: bool, region: str = "", error: str = "", service_ms: float | None = None) -> None:
-        latency_ms = (end_ts - intended_ts) * 1000.0
         service = (end_ts - start_ts) * 1000.0 if service_ms is None else service_ms
+        # closed model (no intended time): latency is the service time, by definition
+        latency_ms = service if intended_ts == start_ts else (end_ts - intended_ts) * 1000.0
         outcome = "ok" if ok else "error"
         self.counts[outcome] += 1
         self._count_op(operation, outcome)

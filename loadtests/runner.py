@@ -102,10 +102,12 @@ def locust_commands(cfg: RunConfig, host: str | None, state_dir: str,
             "--loglevel", "INFO"]
     users = cfg.pool
     if cfg.open:
-        run_time = cfg.duration + cfg.max_lateness + cfg.timeout + 3.0
+        # a backstop only (the harness quits when the schedule is over); generous, because
+        # Locust arms it on gevent's clock, which a slow start leaves seconds behind
+        run_time = cfg.duration + cfg.max_lateness + cfg.timeout + 20.0
         spawn_rate = float(users)
     else:   # the users stop themselves after the duration; -t is only a backstop
-        run_time = cfg.duration + cfg.timeout + 5.0
+        run_time = cfg.duration + cfg.timeout + 20.0
         spawn_rate = max(1.0, users / 2.0)
     lead = base + [
         "--headless", "--only-summary", "-u", str(users), "-r", f"{spawn_rate:g}",
