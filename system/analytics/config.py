@@ -33,7 +33,7 @@ class AnalyticsSettings(BaseModel):
     snapshot_interval_seconds: float = Field(1.0, gt=0)
     batch_interval_seconds: float = Field(60.0, gt=0)
     batch_horizon_seconds: int = Field(10, ge=0)
-    batch_lookback_seconds: int = Field(3600, ge=1)
+    batch_lookback_seconds: int = Field(600, ge=1)
     lag_alarm_seconds: float = Field(5.0, gt=0)
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from system.analytics.model import error_rate, quantile_from_buckets
 
 MAX_POINTS = 10_000
+MAX_TIME = 1e11   # unix seconds, year 5138
 SIMPLE = ["messages", "messages_per_second", "sent", "delivered", "failed", "error_rate",
           "latency_p50", "latency_p90", "latency_p99", "latency_mean"]
 
@@ -57,6 +58,8 @@ def buckets(start: float, end: float, step: float) -> tuple[int, int, int]:
     """Whole-second bounds and the number of points; QueryError when the window is bad."""
     if not all(math.isfinite(v) for v in (start, end, step)):
         raise QueryError("from, to and step must be finite numbers")
+    if not (0 <= start <= MAX_TIME and 0 <= end <= MAX_TIME):
+        raise QueryError(f"from and to must be unix seconds between 0 and {MAX_TIME:.0f}")
     if step < 1:
         raise QueryError(f"step must be at least 1 second (got {step})")
     if end <= start:

@@ -104,8 +104,7 @@ class StoreBase:
                 return await op(conn)
         try:
             return await asyncio.wait_for(attempt(), timeout or self.timeout * 2)
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, asyncio.TimeoutError,
-                ConnectionError) as exc:
+        except Exception as exc:  # noqa: BLE001 - refused, reset, timed out, protocol or server error alike
             raise StoreUnavailable(self.name, f"could not {what} ({type(exc).__name__}: {exc})") from exc
 
     async def ping(self) -> None:
