@@ -108,11 +108,15 @@ def main() -> None:
         url = f"http://127.0.0.1:{port}"
         wait_for(lambda: httpx.get(url + "/readyz", timeout=1).status_code == 200, "analytics ready")
         stats = lambda: httpx.get(url + "/api/stats", timeout=5).json()
+        import psutil
+        cpu = lambda p: sum(psutil.Process(p.pid).cpu_times()[:2])
+        cpu0 = cpu(proc)
 
         print(f"steady: publishing {args.rate} events/s for {args.seconds:.0f} s ...", flush=True)
         sent = asyncio.run(publish_steady(node.url, args.rate, args.seconds, "s"))
         wait_for(lambda: stats()["ingested"] >= sent, "steady events counted", timeout=120)
         steady = stats()
+        steady_cpu = cpu(proc) - cpu0
 
         # the backlog: stop the service, publish, start it again, time the catch-up
         proc.send_signal(signal.SIGTERM)
@@ -123,12 +127,14 @@ def main() -> None:
         t0 = time.monotonic()
         wait_for(lambda: stats()["ingested"] >= args.backlog, "backlog counted", timeout=180)
         backlog_seconds = time.monotonic() - t0
+        backlog_cpu = cpu(proc)
         print()
-        print(f"{'scenario':<28}{'events':>10}{'events/s':>12}{'lag p50 s':>12}{'lag p99 s':>12}")
-        print(f"{'steady @ ' + str(args.rate) + '/s':<28}{sent:>10}{sent / args.seconds:>12.0f}"
-              f"{steady['lag_p50_seconds']:>12.3f}{steady['lag_p99_seconds']:>12.3f}")
-        print(f"{'backlog catch-up':<28}{args.backlog:>10}{args.backlog / backlog_seconds:>12.0f}"
-              f"{'-':>12}{'-':>12}")
+        print(f"{'scenario':<24}{'events':>9}{'events/s':>10}{'lag p50 s':>11}{'lag p99 s':>11}{'CPU us/event':>14}")
+        print(f"{'steady @ ' + str(args.rate) + '/s':<24}{sent:>9}{sent / args.seconds:>10.0f}"
+              f"{steady['lag_p50_seconds']:>11.3f}{steady['lag_p99_seconds']:>11.3f}{steady_cpu / sent * 1e6:>14.0f}")
+        print(f"{'backlog catch-up':<24}{args.backlog:>9}{args.backlog / backlog_seconds:>10.0f}"
+              f"{'-':>11}{'-':>11}{backlog_cpu / args.backlog * 1e6:>14.0f}")
+        print(f"machine load average (1 min) at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         print(f"\ntarget: lag p99 < 2 s at 5,000 events/s -> "
               f"{'met' if steady['lag_p99_seconds'] < 2 and args.rate >= 5000 else 'NOT met'}")
     finally:

@@ -100,8 +100,11 @@ def main() -> None:
                 httpx.post(url + "/migration/sync", json={}, timeout=120)
                 r = httpx.post(url + "/migration/phase", json={"phase": phase}, timeout=120)
                 assert r.status_code == 200, r.text
+            import psutil
+            c0 = sum(psutil.Process(proc.pid).cpu_times()[:2])
             n, errors, lat = asyncio.run(load(url, args.seconds, args.workers, 5000))
-            rows.append((phase, n / args.seconds, sorted(lat)[len(lat) // 2], p99(lat), errors))
+            cpu_ms = (sum(psutil.Process(proc.pid).cpu_times()[:2]) - c0) * 1000 / max(1, n)
+            rows.append((phase, n / args.seconds, sorted(lat)[len(lat) // 2], p99(lat), errors, cpu_ms))
         proc.send_signal(signal.SIGTERM)
         proc.wait(20)
 
@@ -120,12 +123,14 @@ def main() -> None:
         report = httpx.post(url + "/migration/sync", json={}, timeout=600).json()
         verify = httpx.post(url + "/migration/verify", timeout=600).json()
 
-        print(f"\n{'phase':<18}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}")
-        for phase, rps, p50, p99v, errors in rows:
-            print(f"{phase:<18}{rps:>10.0f}{p50:>10.1f}{p99v:>10.1f}{errors:>8}")
+        print(f"\n{'phase':<18}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}{'svc CPU ms/req':>16}")
+        for phase, rps, p50, p99v, errors, cpu_ms in rows:
+            print(f"{phase:<18}{rps:>10.0f}{p50:>10.1f}{p99v:>10.1f}{errors:>8}{cpu_ms:>16.2f}")
         print(f"\nbackfill: {report['scanned']} rows in {report['seconds']:.2f} s = {report['rows_per_second']:.0f} rows/s "
               f"(target >= 5,000: {'met' if report['rows_per_second'] >= 5000 else 'NOT met'}); "
               f"verify: {verify['mismatches']} mismatches of {verify['old_count']} rows")
+        import os
+        print(f"machine load average (1 min) at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     finally:
         if proc and proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
