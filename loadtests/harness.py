@@ -87,8 +87,10 @@ class Generator:
         self.parts = Path(out) / "parts" if out else None
         if self.parts:
             self.parts.mkdir(parents=True, exist_ok=True)
-        self.samples = SampleWriter(self.parts / f"samples-{index}.csv") if self.parts else None
-        self.ledger = LedgerWriter(self.parts / f"ledger-{index}.jsonl") if self.parts else None
+        tag = f"{index}-{os.getpid()}"     # the pid too: parts never collide, whatever Locust does
+        self.samples = SampleWriter(self.parts / f"samples-{tag}.csv") if self.parts else None
+        self.ledger = LedgerWriter(self.parts / f"ledger-{tag}.jsonl") if self.parts else None
+        self.tag = tag
         self.counts = {"ok": 0, "error": 0, "dropped": 0, "interrupted": 0}
         self.outstanding = 0
         self.cpu = CpuSampler.for_this_process()
@@ -218,7 +220,7 @@ class Generator:
                 self.samples.flush()
             if self.ledger:
                 self.ledger.flush()
-            self._write_json(f"progress-{self.index}.json", self.progress())
+            self._write_json(f"progress-{self.tag}.json", self.progress())
 
     def progress(self) -> dict[str, Any]:
         d = self.dispatcher.stats if self.dispatcher else None
@@ -256,7 +258,7 @@ class Generator:
             self.samples.close()
         if self.ledger:
             self.ledger.close()
-        self._write_json(f"worker-{self.index}.json", record)
+        self._write_json(f"worker-{self.tag}.json", record)
 
     def _write_json(self, name: str, data: dict[str, Any]) -> None:
         if not self.parts:

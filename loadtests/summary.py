@@ -28,7 +28,8 @@ def locust_counts(out: Path) -> dict[str, int] | None:
         try:
             entries = json.loads(jpath.read_text())
             return {"requests": sum(int(e["num_requests"]) for e in entries),
-                    "failures": sum(int(e["num_failures"]) for e in entries)}
+                    "failures": sum(int(e["num_failures"]) for e in entries),
+                    "by_name": {f"{e.get('method')} {e.get('name')}": int(e["num_requests"]) for e in entries}}
         except (ValueError, KeyError, TypeError):
             pass
     path = out / "locust_stats.csv"
@@ -80,6 +81,10 @@ def merge_run(out: Path, meta: dict[str, Any]) -> dict[str, Any]:
                                                      "operations": book.encode()}))
     processes = [r["health"] for r in records]
     valid, reasons = health.judge(processes, started)
+    indexes = [r["worker"] for r in records]
+    if len(set(indexes)) != len(indexes):
+        valid = False
+        reasons.append(f"generator processes shared a worker index ({sorted(indexes)}): the schedule was not split")
     missing = meta.get("workers", 1) - len(records)
     if missing > 0:
         valid = False
