@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -54,18 +55,24 @@ def start_server() -> tuple[subprocess.Popen, str]:
     return proc, f"http://127.0.0.1:{line.strip().split('=')[1]}"
 
 
-def plain_locust(url: str, seconds: float, tmp: Path) -> dict:
+def plain_locust(url: str, seconds: float, tmp: Path, tag: str) -> dict:
     lf = tmp / "plain_locustfile.py"
     lf.write_text(PLAIN)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run([sys.executable, "-m", "locust", "-f", str(lf), "--headless", "-u", "10", "-r", "10",
                     "-t", f"{int(seconds)}s", "--host", url, "--only-summary", "--json-file",
-                    str(tmp / "plain"), "--loglevel", "WARNING"], cwd=tmp, capture_output=True, timeout=120)
+                    str(tmp / tag), "--loglevel", "WARNING"], cwd=tmp, capture_output=True, timeout=120)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    entries = json.loads((tmp / "plain.json").read_text())
+    entries = json.loads((tmp / f"{tag}.json").read_text())
     n = sum(e["num_requests"] for e in entries)
     cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     return {"requests": n, "rps": n / seconds, "cpu_total_s": cpu}
+
+
+def plain_per_request_us(short: dict, long: dict) -> float:
+    """CPU per request of plain Locust from two runs of different length (start-up cancels out)."""
+    dn = long["requests"] - short["requests"]
+    return 1e6 * (long["cpu_total_s"] - short["cpu_total_s"]) / dn if dn > 0 else float("nan")
 
 
 def nines_run(url: str, tmp: Path, name: str, seconds: float, rate: float | None = None,
@@ -87,22 +94,26 @@ def main() -> int:
     args = ap.parse_args()
     server, url = start_server()
     t_start = time.time()
+    load_at_start = os.getloadavg()[0]
     try:
         with tempfile.TemporaryDirectory(prefix="bench-load-") as d:
             tmp = Path(d)
             print(f"target: trivial uvloop server at {url}; one generator process; {args.seconds:g} s per run")
-            plain = plain_locust(url, args.seconds, tmp)
+            plain_short = plain_locust(url, 2, tmp, "plain2")
+            plain = plain_locust(url, args.seconds, tmp, "plain")
             closed = nines_run(url, tmp, "closed", args.seconds, users=10)
             fixed = nines_run(url, tmp, "fixed", args.seconds, rate=args.fixed_rate)
             print()
             print(f"{'run':44} {'req/s':>8} {'CPU us/req':>11} {'p50 ms':>8} {'p99 ms':>8} {'p99 raw':>8}")
             print(f"{'plain Locust, closed, 10 users (no harness)':44} {plain['rps']:8.0f} "
-                  f"{1e6 * plain['cpu_total_s'] / max(1, plain['requests']):11.0f} {'-':>8} {'-':>8} {'-':>8}"
-                  "   (CPU incl. ~1 s start-up)")
+                  f"{plain_per_request_us(plain_short, plain):11.0f} {'-':>8} {'-':>8} {'-':>8}")
             for label, doc in (("nineslab closed, 10 users (samples+HDR)", closed),
                                (f"nineslab open {args.fixed_rate:g}/s, corrected", fixed)):
                 print(f"{label:44} {doc['rps']:8.0f} {per_request_us(doc):11.0f} {doc['p50_ms'] or 0:8.2f} "
                       f"{doc['p99_ms'] or 0:8.2f} {doc['p99_raw_ms'] or 0:8.2f}")
+            overhead = per_request_us(closed) - plain_per_request_us(plain_short, plain)
+            print(f"harness overhead over plain Locust: {overhead:.0f} us CPU per request; "
+                  f"one core at 100 % would carry ~{1e6 / per_request_us(closed):.0f} req/s")
             print()
             print(f"{'open-model step':16} {'target/s':>9} {'done/s':>8} {'dropped':>8} {'late':>6} "
                   f"{'gen CPU %':>9} {'p99 ms':>8} {'valid':>6}")
@@ -122,7 +133,8 @@ def main() -> int:
             print(f"highest rate one generator process sustained with corrected timing: {best:g} req/s "
                   f"(target >= 2000); generator overhead {per_request_us(fixed):.0f} us CPU per request "
                   f"at {args.fixed_rate:g}/s")
-            print(f"benchmark took {time.time() - t_start:.0f} s")
+            print(f"benchmark took {time.time() - t_start:.0f} s; load average {load_at_start:.1f} at the start, "
+                  f"{os.getloadavg()[0]:.1f} at the end (2 cores: above ~2, other work competes with the generator)")
     finally:
         server.terminate()
         server.wait(10)
