@@ -13,6 +13,7 @@ wins and is copied to the other side.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
@@ -76,17 +77,27 @@ class SyncJob:
         throttle = Throttle(rate, self.clock)
         after, total = await self.new.checkpoint(JOB)
         report.resumed_from = after
-        while True:
-            rows = await self.old.page(after, self.batch_size)
-            if not rows:
-                break
-            report.copied += await self.new.copy_many(rows)
-            report.scanned += len(rows)
-            after, total = rows[-1].id, total + len(rows)
-            await self.new.save_checkpoint(JOB, after, total)
-            wait = throttle.delay(len(rows))
-            if wait > 0:
-                await self.sleep(wait)
+        rows = await self.old.page(after, self.batch_size)
+        prefetch: asyncio.Future | None = None
+        try:
+            while rows:
+                # read the next page from old while this one is written to new
+                prefetch = (asyncio.ensure_future(self.old.page(rows[-1].id, self.batch_size))
+                            if len(rows) == self.batch_size else None)
+                report.copied += await self.new.copy_many(rows)
+                report.scanned += len(rows)
+                after, total = rows[-1].id, total + len(rows)
+                await self.new.save_checkpoint(JOB, after, total)
+                wait = throttle.delay(len(rows))
+                if wait > 0:
+                    await self.sleep(wait)
+                rows = await prefetch if prefetch else []
+                prefetch = None
+        finally:
+            if prefetch is not None and not prefetch.done():
+                prefetch.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await prefetch
         await self.new.save_checkpoint(JOB, "", total)  # done: the next run scans from the start
 
     async def repair(self, report: SyncReport) -> None:
