@@ -42,6 +42,14 @@ def unsupported(topo: Topology) -> list[str]:
     return reasons
 
 
+def _kinds(group, group_level: bool = False) -> tuple[str, ...]:
+    """The episode tables a group can need."""
+    kinds = ("failing", "failed_over") if group.failover else ("group_u", "group_d")
+    if group.n - group.k >= 1 and not group_level:
+        kinds += tuple(k for k, on in (("partial", group.partial), ("capacity", group.capacity)) if on)
+    return kinds
+
+
 class _Tables:
     """Registry of bad-by-hour tables; row 0 is 'no impact'."""
 
@@ -69,24 +77,24 @@ class FastEngine:
 
     name = "fast"
 
-    def __init__(self, topo: Topology, seed: int) -> None:
+    def __init__(self, topo: Topology, seed: int, *, burn_sample_years: int = BURN_SAMPLE_YEARS) -> None:
         reasons = unsupported(topo)
         if reasons:
             raise ValueError("the fast engine cannot run this model: " + "; ".join(reasons))
         self.topo, self.seed = topo, seed
+        self.burn_sample_years = burn_sample_years
         self.names = topo.attribution_names
         self.name_index = {n: i for i, n in enumerate(self.names)}
         tables = _Tables(topo)
         self.mode_rows = []
         for mode in topo.modes:
             rows = {}
-            for kind in ("partial", "capacity", "group_u", "group_d", "failing", "failed_over"):
+            for kind in _kinds(topo.model.groups[mode.group]):
                 share = mode.share if kind.startswith("group") else None
                 rows[kind] = np.array([tables.row(s, kind, share) for s in mode.slots])
             self.mode_rows.append(rows)
-        self.slot_rows = {s.index: {k: tables.row(s.index, k) for k in
-                                    ("group_u", "group_d", "failing", "failed_over")}
-                          for s in topo.slots}
+        self.slot_rows = {s.index: {k: tables.row(s.index, k) for k in _kinds(s.spec, group_level=True)}
+                          for s in topo.slots if s.spec.n - s.spec.k >= 1}
         self.bad, self.cum = tables.arrays()
         self.group_failover = _Sum(topo.model.router.failover, topo.model.router.propagate)
         self.slot_may_double = {s.index: any(m.burst_probability > 0 for m in topo.modes
@@ -130,8 +138,8 @@ class FastEngine:
                     if redundant:
                         p1 = np.minimum(td, dur)
                         zero = np.zeros(len(t), np.int64)
-                        tab1 = zero + row["partial"] if group.partial else zero
-                        tab2 = zero + row["capacity"] if group.capacity else zero
+                        tab1 = zero + row["partial"] if "partial" in row else zero
+                        tab2 = zero + row["capacity"] if "capacity" in row else zero
                         add(year, t, p1, dur - p1, tab1, tab2, attr_self)
                         inst_events.setdefault(slot, []).append((year, t, np.minimum(t + dur, YEAR), inst))
                     else:
@@ -272,8 +280,8 @@ class FastEngine:
         downtime = np.bincount(year, minutes, minlength=years)
         monthly = np.bincount(year * 12 + month_of(start), minutes, minlength=years * 12).reshape(years, 12)
         attribution = np.bincount(ep["attr"], minutes, minlength=len(self.names))
-        # the alert replay runs on the first BURN_SAMPLE_YEARS of the chunk (it is the costliest step)
-        sample = min(years, BURN_SAMPLE_YEARS)
+        # the alert replay runs on the first burn_sample_years of the chunk (its costliest step)
+        sample = min(years, self.burn_sample_years)
         hit = (minutes > 0) & (year < sample)
         totals = ChunkTotals(years, downtime, monthly, attribution, failures, incidents=int(hit.sum()),
                              burn_years=sample)

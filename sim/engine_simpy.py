@@ -280,9 +280,10 @@ class SimpyEngine:
 
     name = "simpy"
 
-    def __init__(self, topo: Topology, seed: int, *, full: bool = False) -> None:
+    def __init__(self, topo: Topology, seed: int, *, full: bool = False,
+                 burn_sample_years: int = BURN_SAMPLE_YEARS) -> None:
         self.topo, self.seed = topo, seed
-        self.burn_sample_years = BURN_SAMPLE_YEARS
+        self.burn_sample_years = burn_sample_years
         self.names = topo.attribution_names
         self.name_index = {n: i for i, n in enumerate(self.names)}
         self.threshold = [sl.down_threshold for sl in topo.slots]
@@ -309,12 +310,12 @@ class SimpyEngine:
         shape = (len(topo.modes), len(topo.slots))
         kinds = ("partial", "capacity", "group_u", "group_d", "failing", "failed_over")
         self.isolated_rows = {k: np.zeros(shape, np.int64) for k in kinds}
+        from sim.engine_fast import _kinds
+
         for mode in topo.modes:
             spec = topo.model.groups[mode.group]
             for s in mode.slots:
-                for kind in kinds:
-                    if kind == "partial" and not spec.partial or kind == "capacity" and not spec.capacity:
-                        continue
+                for kind in _kinds(spec):
                     share = mode.share if kind.startswith("group") else None
                     self.isolated_rows[kind][mode.index, s] = tables.row(s, kind, share)
         self.bad_tab, self.cum_tab = tables.arrays()
@@ -351,12 +352,12 @@ class SimpyEngine:
         attribution = np.zeros(len(self.names))
         failures = np.zeros(len(self.names))
         totals = ChunkTotals(years, downtime, monthly, attribution, failures,
-                             burn_years=min(years, BURN_SAMPLE_YEARS))
+                             burn_years=min(years, self.burn_sample_years))
         incidents = []
         timelines = self._timelines(draws, years)
         counts = [0] * len(self.names)
         for y in range(years):
-            year = self._year(draws, counts, record=y < BURN_SAMPLE_YEARS, timelines=timelines, y=y)
+            year = self._year(draws, counts, record=y < self.burn_sample_years, timelines=timelines, y=y)
             downtime[y] = year.downtime
             monthly[y] = year.monthly
             for name, minutes in year.attribution.items():

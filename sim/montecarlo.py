@@ -38,12 +38,14 @@ def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def make_engine(name: str, topo: Topology, seed: int):
+def make_engine(name: str, topo: Topology, seed: int, *, alerts: bool = True):
+    """An engine by name; ``alerts=False`` skips the burn-rate replay (sensitivity runs)."""
+    burn = {} if alerts else {"burn_sample_years": 0}
     if name == "fast":
         from sim.engine_fast import FastEngine
-        return FastEngine(topo, seed)
+        return FastEngine(topo, seed, **burn)
     from sim.engine_simpy import SimpyEngine
-    return SimpyEngine(topo, seed, full=(name == "simpy-full"))
+    return SimpyEngine(topo, seed, full=(name == "simpy-full"), **burn)
 
 
 @dataclasses.dataclass
@@ -58,9 +60,9 @@ class MonteCarloRun:
 _WORKER: dict = {}
 
 
-def _init_worker(raw: dict, engine: str, seed: int) -> None:
+def _init_worker(raw: dict, engine: str, seed: int, alerts: bool) -> None:
     topo = Topology(model_from_dict(raw).model)
-    _WORKER["engine"] = make_engine(engine, topo, seed)
+    _WORKER["engine"] = make_engine(engine, topo, seed, alerts=alerts)
 
 
 def _run_in_worker(chunk: int, years: int) -> ChunkTotals:
@@ -75,7 +77,7 @@ def _chunk_plan(years: int, chunk_years: int) -> list[int]:
 def run_monte_carlo(topo: Topology, raw: dict, *, engine: str, seed: int, years: int,
                     budget_minutes: float, precision: float | None = None,
                     workers: int | None = None, progress: Callable[[int, int], None] | None = None,
-                    chunk_years: int | None = None) -> MonteCarloRun:
+                    chunk_years: int | None = None, alerts: bool = True) -> MonteCarloRun:
     """Simulate up to ``years`` years; see the module docstring for determinism and stopping."""
     started = time.perf_counter()
     plan = _chunk_plan(years, chunk_years or CHUNK_YEARS[engine])
@@ -99,7 +101,7 @@ def run_monte_carlo(topo: Topology, raw: dict, *, engine: str, seed: int, years:
         return False
 
     if workers == 1:
-        eng = make_engine(engine, topo, seed)
+        eng = make_engine(engine, topo, seed, alerts=alerts)
         for index, n in enumerate(plan):
             if accept(eng.run_chunk(index, n)):
                 stopped = True
@@ -107,7 +109,7 @@ def run_monte_carlo(topo: Topology, raw: dict, *, engine: str, seed: int, years:
     else:
         ctx = multiprocessing.get_context("fork")
         with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                                    initargs=(raw, engine, seed)) as pool:
+                                    initargs=(raw, engine, seed, alerts)) as pool:
             ahead = workers * 2
             futures: dict[int, cf.Future] = {}
             next_submit = 0

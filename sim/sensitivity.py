@@ -98,7 +98,7 @@ def candidate_parameters(raw: dict) -> list[tuple[str, object, object]]:
 def mean_downtime(raw: dict, *, engine: str, seed: int, years: int) -> float:
     topo = Topology(model_from_dict(raw).model)
     mc = run_monte_carlo(topo, raw, engine=engine, seed=seed, years=years,
-                         budget_minutes=topo.model.budget_minutes, workers=1)
+                         budget_minutes=topo.model.budget_minutes, workers=1, alerts=False)
     return float(mc.totals.downtime.mean())
 
 

@@ -103,7 +103,8 @@ def _what_if(model_path, *, raw_variant, totals, engine, seed, years, calibrate,
     base_topo = Topology(model_from_dict(base_raw).model)
     base_engine = choose_engine(base_topo, "auto") if engine == "fast" and unsupported(base_topo) else engine
     base = run_monte_carlo(base_topo, base_raw, engine=base_engine, seed=seed, years=years,
-                           budget_minutes=base_topo.model.budget_minutes, workers=workers).totals
+                           budget_minutes=base_topo.model.budget_minutes, workers=workers,
+                           alerts=False).totals
     diff = totals.downtime - base.downtime
     budget = base_topo.model.budget_minutes
     return {
@@ -130,7 +131,7 @@ def _calibration_uncertainty(calibration, engine: str, seed: int, years: int, bu
     for index, raw in enumerate(calibration.replicates[:UNCERTAINTY_REPLICATES]):
         topo = Topology(model_from_dict(raw).model)
         mc = run_monte_carlo(topo, raw, engine=engine, seed=seed + 7919 * (index + 1), years=per,
-                             budget_minutes=budget, workers=1)
+                             budget_minutes=budget, workers=1, alerts=False)
         estimates.append(float((mc.totals.downtime > budget).mean()))
     lo, hi = np.percentile(estimates, [2.5, 97.5])
     return {"parameter_interval": [float(lo), float(hi)],
