@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
-from nats.js.errors import APIError, BadRequestError, NotFoundError
+from nats.js.errors import APIError, NotFoundError
 
 log = logging.getLogger("nineslab.analytics")
 
@@ -34,18 +34,18 @@ async def ensure_streams(js, replicas: int | None = None) -> dict[str, int]:
                 result[name] = r
                 log.info("created stream %s (R%d)", name, r)
                 break
-            except BadRequestError as exc:
-                if "already in use" in str(exc).lower() or exc.err_code == 10058:
+            except APIError as exc:
+                text = str(exc.description or exc).lower()
+                if "already in use" in text:
                     info = await js.stream_info(name)   # created meanwhile by a chat server
                     result[name] = info.config.num_replicas or 1
                     break
-                if r == 1 or replicas:
-                    raise
-                log.info("stream %s: R%d refused (%s); trying R1", name, r, exc.description)
-            except APIError as exc:
-                if r == 1 or replicas:
-                    raise
-                log.info("stream %s: R%d refused (%s); trying R1", name, r, exc.description)
+                # R1 only on a lone node; a cluster short of nodes must not get a weaker stream:
+                # raise, and the caller retries until the cluster can hold R3
+                if r == 3 and not replicas and "non-clustered" in text:
+                    log.info("stream %s: a lone node (%s); using R1", name, exc.description)
+                    continue
+                raise
     return result
 
 

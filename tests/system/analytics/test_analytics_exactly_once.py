@@ -71,3 +71,22 @@ def test_kill_mid_stream_then_totals_are_exact(env):
         .json()["points"][0]["value"] == pytest.approx(40.0, rel=0.3)
     metrics = second.get("/metrics").text
     assert "analytics_events_ingested_total" in metrics and "analytics_ingest_lag_seconds_bucket" in metrics
+
+
+def test_streams_are_r3_on_a_three_node_cluster(env, servers):
+    nodes = servers.nats_cluster(3, prefix="nats-r3")
+    from analytics_helpers import Service
+    svc = Service(env.tmp, "analytics-r3", env.dsn, [nodes[0].url])
+    env.services.append(svc)
+    svc.start()
+
+    async def replicas():
+        import nats
+        nc = await nats.connect(nodes[1].url)
+        try:
+            js = nc.jetstream()
+            return [(await js.stream_info(n)).config.num_replicas for n in ("CHAT", "EVENTS")]
+        finally:
+            await nc.close()
+
+    assert asyncio.run(replicas()) == [3, 3]
