@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
 from lab.errors import ConfigError
 
@@ -24,13 +24,16 @@ class AnalyticsSettings(BaseModel):
     workers_per_stream: int = Field(1, ge=1, le=8)
     max_ack_pending: int = Field(10000, ge=1)
     stream_replicas: int | None = Field(None, ge=1, le=5)   # None: R3, or R1 on a lone node
-    alert_threshold: float = Field(0.05, gt=0, lt=1)
+    # the topology's names (alert_error_rate, dashboard_interval_seconds) are accepted too
+    alert_threshold: float = Field(0.05, gt=0, lt=1,
+                                   validation_alias=AliasChoices("alert_threshold", "alert_error_rate"))
     alert_window_seconds: int = Field(10, ge=1, le=3600)
     alert_min_events: int = Field(20, ge=1)
     active_window_seconds: int = Field(60, ge=1)
     rate_window_seconds: int = Field(5, ge=1, le=60)
     latency_window_seconds: int = Field(10, ge=1, le=3600)
-    snapshot_interval_seconds: float = Field(1.0, gt=0)
+    snapshot_interval_seconds: float = Field(1.0, gt=0, validation_alias=AliasChoices(
+        "snapshot_interval_seconds", "dashboard_interval_seconds"))
     batch_interval_seconds: float = Field(60.0, gt=0)
     batch_horizon_seconds: int = Field(10, ge=0)
     batch_lookback_seconds: int = Field(600, ge=1)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
 from lab.errors import ConfigError
 
@@ -22,7 +22,8 @@ class MigrationSettings(BaseModel):
     store_timeout_seconds: float = Field(2.0, gt=0)
     new_retry_seconds: float = Field(1.0, ge=0)     # skip a failed best-effort store this long
     pool_size: int = Field(10, ge=1, le=100)
-    sync_batch_size: int = Field(2000, ge=1, le=50000)
+    sync_batch_size: int = Field(2000, ge=1, le=50000,   # the topology calls it backfill_batch
+                                 validation_alias=AliasChoices("sync_batch_size", "backfill_batch"))
     sync_max_rows_per_second: float | None = Field(None, gt=0)
     sync_interval_seconds: float = Field(0.0, ge=0)  # > 0: run the sync job in the background
 
