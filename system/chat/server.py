@@ -45,6 +45,11 @@ from system.common.regions import UnknownUser, check_user, conversation_id, conv
 log = logging.getLogger("nineslab.chat")
 
 
+def inbox_subject(user: str) -> str:
+    """Core NATS subject of one user (hex: user ids may hold '.', a subject separator)."""
+    return "inbox." + user.encode().hex()
+
+
 class Connection:
     """One client WebSocket: its user, rate limit, and an ordered outgoing queue.
 
@@ -145,6 +150,7 @@ class ChatService:
         self.nats_ok = False
         self.tasks: list[asyncio.Task] = []
         self.sending: set[asyncio.Future] = set()
+        self.exile_subs: dict[str, object] = {}
 
     # ---- HA state changes -------------------------------------------------------------
     def _breaker_changed(self, name: str, old: str, new: str, detail: str) -> None:
@@ -284,12 +290,24 @@ class ChatService:
             self.m_pushed.inc()
 
     # ---- connections ------------------------------------------------------------------
+    def _home(self, user: str) -> str:
+        try:
+            return home_region(user, self.regions)
+        except UnknownUser:
+            return self.region
+
     async def attach(self, conn: Connection) -> None:
         first = conn.user not in self.conns
         self.conns.setdefault(conn.user, set()).add(conn)
         self.m_conns.inc()
         if first:
             await self._register_sessions([conn.user])
+            if self._home(conn.user) != self.region and conn.user not in self.exile_subs:
+                # a failed-over user: also listen on their own subject, which senders publish
+                # to directly, so they get messages live while their home region has no server
+                with contextlib.suppress(Exception):
+                    self.exile_subs[conn.user] = await self.nc.subscribe(inbox_subject(conn.user),
+                                                                         cb=self._on_deliver)
 
     async def detach(self, conn: Connection) -> None:
         conn.closed = True
@@ -298,6 +316,10 @@ class ChatService:
             conns.discard(conn)
             if not conns:
                 del self.conns[conn.user]
+                sub = self.exile_subs.pop(conn.user, None)
+                if sub is not None:
+                    with contextlib.suppress(Exception):
+                        await sub.unsubscribe()
                 with contextlib.suppress(DependencyError, BreakerOpen):
                     await self.directory.unregister(conn.user)
         self.m_conns.dec()
@@ -373,6 +395,11 @@ class ChatService:
         self.m_sent.inc()
         self.m_ack_latency.observe(time.monotonic() - started)
         self.sender_copies.add(msg)
+        # live copy for a recipient who is failed over (only they subscribe; without interest
+        # NATS drops it at once). Stored later by the home region's consumer, deduplicated by id.
+        with contextlib.suppress(Exception):
+            await self.nc.publish(inbox_subject(frame.to), json.dumps(
+                [[frame.to, mid, frame.sent_ts, protocol.message_frame(msg)]]).encode())
 
     async def receipt(self, conn: Connection, mid: str) -> None:
         if conn.inflight is None or mid not in conn.inflight:

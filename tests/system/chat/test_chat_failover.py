@@ -161,14 +161,32 @@ def test_region_without_healthy_server_fails_over_and_is_restored(ha_lab):
     wait_until(lambda: routed_to("eu-west"), timeout=10, what="failover to eu-west")
     assert has_event(ha_lab, "router-2", "failover", "us-east", "failed_over")
     # a failed-over user can still talk: connect to eu-west and send
+    bob = f"bob{uuid.uuid4().hex[:6]}@eu-west"
+
     async def scenario():
-        a = client(ha_lab, alice)
+        a, b = client(ha_lab, alice), client(ha_lab, bob)
         await a.connect()
+        await b.connect()
         assert a.route["failed_over"] is True
-        await a.send(f"bob{uuid.uuid4().hex[:6]}@eu-west", "from exile")
+        await a.send(bob, "from exile")
+        # alice's home region has no chat server, yet she gets bob's message live
+        ack = await b.send(alice, "to the exile")
+        assert ack["id"] in await receive_ids(a, {ack["id"]}, 10)
         await a.close()
-    asyncio.run(scenario())
+        await b.close()
+        return ack
+    ack = asyncio.run(scenario())
     for n in us:
         ha_lab.group.restart(ha_lab.chat[n])
     wait_until(lambda: routed_to("us-east"), timeout=30, what="restore to us-east")
     assert has_event(ha_lab, "router-2", "failover", "us-east", "restored")
+
+    async def stored_at_home():                       # and it is stored in us-east once it is back
+        a = client(ha_lab, alice)
+        await a.connect()
+        end = time.monotonic() + 15
+        while ack["id"] not in {m["id"] for m in (await a.history())["messages"]}:
+            assert time.monotonic() < end, "not stored in the home region after it came back"
+            await asyncio.sleep(0.2)
+        await a.close()
+    asyncio.run(stored_at_home())
