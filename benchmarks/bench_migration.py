@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import json
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -139,6 +140,7 @@ def main() -> None:
             except subprocess.TimeoutExpired:
                 proc.kill()
         group.close()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
