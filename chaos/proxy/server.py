@@ -102,14 +102,14 @@ async def serve(config: ServerConfig, *, stop: asyncio.Event | None = None) -> N
         log.info("Shutting down")
         http.stop()
         await collection.close()
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(asyncio.shield(server_task), 5)
+        await asyncio.wait({server_task}, timeout=5)
         stop_task.cancel()
         for signum in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.remove_signal_handler(signum)
-    if server_task.done() and not server_task.cancelled() and server_task.exception():
-        raise DependencyError(f"the proxy API server failed: {server_task.exception()}") from server_task.exception()
+    failure = server_task.exception() if server_task.done() and not server_task.cancelled() else None
+    if failure is not None:
+        raise DependencyError(f"the proxy API server failed: {failure}") from failure
 
 
 async def populate_from_file(collection: ProxyCollection, path: Path) -> None:
