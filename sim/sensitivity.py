@@ -53,7 +53,7 @@ def candidate_parameters(raw: dict) -> list[tuple[str, object, object]]:
         new = copy.deepcopy(raw)
         node = new
         for part in path[:-1]:
-            node = node[part]
+            node = node.setdefault(part, {})
         node[path[-1]] = value
         return new
 

@@ -86,3 +86,13 @@ def test_precision_stops_early_and_deterministically():
     assert runs[0].totals.years == runs[1].totals.years
     low, high = wilson(int((runs[0].totals.downtime > 52.56).sum()), runs[0].totals.years)
     assert (high - low) / 2 <= 0.01
+
+
+def test_a_model_without_failures_or_router_runs_everywhere(tmp_path):
+    from sim import run_simulation
+
+    path = tmp_path / "quiet.yaml"
+    path.write_text("regions: {r: {traffic_share: 1}}\ngroups: {g: {n: 1}}\nfailure_modes: {}\n")
+    for engine in ("fast", "simpy", "simpy-full"):
+        result = run_simulation(str(path), years=50, seed=1, engine=engine, workers=1)
+        assert result["downtime_minutes"]["mean"] == 0.0 and result["gate"]["passed"]
