@@ -93,7 +93,7 @@ def parse_client_frame(text: str | bytes, max_message_bytes: int):
             raise FrameError(BAD_FRAME, "resume needs 'since', an object of conversation -> sequence")
         clean = {}
         for conv, seq in since.items():
-            if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+            if not isinstance(seq, int) or isinstance(seq, bool) or not 0 <= seq < 2 ** 62:
                 raise FrameError(BAD_FRAME, f"resume: sequence of {conv[:140]!r} must be an integer >= 0")
             clean[conv] = seq
         return Resume(clean)

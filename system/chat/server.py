@@ -510,6 +510,8 @@ def build_app(service: ChatService, *, lifespan: bool = True) -> Starlette:
             user = authed(request)
             q = request.query_params
             since, limit = int(q.get("since", 0)), min(int(q.get("limit", s_limit())), s_limit())
+            if not 0 <= since < 2 ** 62 or limit < 1:
+                return err(400, "since must be an integer >= 0 and limit an integer >= 1")
             conv = q.get("conv")
             if conv is not None and user not in conversation_members(conv):
                 return err(403, f"conversation {conv!r} is not yours")

@@ -110,6 +110,9 @@ def test_tokens_and_no_cross_user_read(chat_lab):
             assert r.status_code == 403
             r = await http.get(f"{url}/history", headers=auth)
             assert r.status_code == 200 and r.json()["messages"] == []
+            for params in ({"limit": "-5"}, {"since": "x"}, {"since": str(2 ** 70)}, {"conv": "nope"}):
+                r = await http.get(f"{url}/history", params=params, headers=auth)
+                assert r.status_code == 400 and r.json()["error"]
         # eve resumes from zero in alice's conversation: she gets nothing of it
         await e.send_raw(json.dumps({"type": "resume", "since": {ack["conv"]: 0}}))
         with pytest.raises(asyncio.TimeoutError):

@@ -34,6 +34,7 @@ def test_good_frames():
     ('{"type":"ack"}', protocol.BAD_FRAME, "id"),
     ('{"type":"resume","since":{"a~b":-1}}', protocol.BAD_FRAME, ">= 0"),
     ('{"type":"resume","since":[1]}', protocol.BAD_FRAME, "since"),
+    ('{"type":"resume","since":{"a~b":99999999999999999999999}}', protocol.BAD_FRAME, ">= 0"),
     ("[" * 100000, protocol.TOO_LARGE, "exceeds"),
 ])
 def test_bad_frames_give_a_code_and_a_sentence(text, code, words):
