@@ -94,5 +94,8 @@ def test_a_model_without_failures_or_router_runs_everywhere(tmp_path):
     path = tmp_path / "quiet.yaml"
     path.write_text("regions: {r: {traffic_share: 1}}\ngroups: {g: {n: 1}}\nfailure_modes: {}\n")
     for engine in ("fast", "simpy", "simpy-full"):
-        result = run_simulation(str(path), years=50, seed=1, engine=engine, workers=1)
+        result = run_simulation(str(path), years=100, seed=1, engine=engine, workers=1)
         assert result["downtime_minutes"]["mean"] == 0.0 and result["gate"]["passed"]
+    # too few years cannot bound P(D > budget) under 5 %: the gate says so
+    few = run_simulation(str(path), years=50, seed=1, engine="fast", workers=1, sensitivities=False)
+    assert not few["gate"]["passed"] and "7.13 %" in few["gate"]["reasons"][0]
