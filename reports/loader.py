@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import math
 import json
 from pathlib import Path
 from typing import Any
@@ -21,10 +22,14 @@ from typing import Any
 import numpy as np
 
 from lab.errors import UsageError
+from reports import shape
+from reports.shape import conform
 
 RUN_SCHEMA = "nineslab.run/1"
 JOURNAL_SCHEMA = "nineslab.journal/1"
 SIM_SCHEMA = "nineslab.sim/1"
+
+_SHAPES = {RUN_SCHEMA: shape.RUN, JOURNAL_SCHEMA: shape.JOURNAL, SIM_SCHEMA: shape.SIM}
 
 # Times above this are unix seconds; below it, seconds since the experiment started.
 _UNIX_EPOCH_FLOOR = 1e8
@@ -92,7 +97,7 @@ class ExperimentView:
         for key in ("t0", "started_at"):
             if self.journal and _num(self.journal.get(key)) is not None:
                 return float(self.journal[key])
-        if self.samples is not None and len(self.samples):
+        if self.samples is not None and np.isfinite(self.samples.start).any():
             return float(np.nanmin(self.samples.start))
         return 0.0
 
@@ -234,6 +239,10 @@ def _read_json(file: Path, rel: str, schema: str, missing: list[Missing],
     found = data.get("schema")
     if found != schema:
         missing.append(Missing(rel, f"schema is {found!r}, expected {schema!r}; read as far as it goes"))
+    notes = conform(data, _SHAPES[schema])
+    if notes:
+        shown = "; ".join(notes[:3]) + (f"; and {len(notes) - 3} more" if len(notes) > 3 else "")
+        missing.append(Missing(rel, f"partly unusable: {shown}"))
     return data
 
 
@@ -336,4 +345,5 @@ def _error_text(err: Any) -> str:
 
 
 def _num(v: Any) -> float | None:
-    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    return float(v) if ok else None

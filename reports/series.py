@@ -7,6 +7,7 @@ outcome. Times are seconds since the experiment started.
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 
@@ -52,14 +53,17 @@ def sli_series(exp: ExperimentView) -> SliSeries | None:
 
 def throughput(exp: ExperimentView) -> Throughput | None:
     s = exp.samples
-    if s is not None and len(s):
+    finite = np.isfinite(s.start) if s is not None else None
+    if s is not None and finite.any():
         rel = s.start - exp.started_at
-        lo, hi = float(np.nanmin(rel)), float(np.nanmax(rel))
+        lo, hi = float(np.min(rel[finite])), float(np.max(rel[finite]))
         span = _journal_span(exp)
         if span is not None:            # stray rows far outside the load window would squash the plot
             lo, hi = max(lo, span[0] - 1.0), min(hi, span[1] + 1.0)
         if hi < lo:
-            lo, hi = float(np.nanmin(rel)), float(np.nanmax(rel))
+            lo, hi = float(np.min(rel[finite])), float(np.max(rel[finite]))
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            return None
         bins = np.arange(np.floor(lo), np.ceil(hi) + 1.0)
         if len(bins) < 2:
             bins = np.array([bins[0], bins[0] + 1.0])
@@ -88,7 +92,7 @@ def _journal_span(exp: ExperimentView) -> tuple[float, float] | None:
 
 def marks(exp: ExperimentView) -> Marks:
     j = exp.journal or {}
-    measured = {m.get("fault_id"): m for m in j.get("measurements") or [] if isinstance(m, dict)}
+    measured = {str(m.get("fault_id")): m for m in j.get("measurements") or [] if isinstance(m, dict)}
     faults, det, rec = [], [], []
     for f in j.get("faults") or []:
         if not isinstance(f, dict) or not isinstance(f.get("start"), (int, float)):
@@ -98,7 +102,7 @@ def marks(exp: ExperimentView) -> Marks:
         if end is None:
             end = start
         faults.append((start, end, f"{f.get('kind', '')} {f.get('target') or ''}".strip()))
-        m = measured.get(f.get("id"), {})
+        m = measured.get(str(f.get("id")), {})
         if isinstance(m.get("detection_seconds"), (int, float)):
             det.append(start + float(m["detection_seconds"]))
         if isinstance(m.get("recovery_seconds"), (int, float)):

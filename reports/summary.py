@@ -8,6 +8,7 @@ verdict ``INCOMPLETE`` rather than safe: a report never claims what it has not s
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 from reports.loader import ExperimentView, RunView
@@ -242,12 +243,12 @@ def _pair(v: Any) -> tuple[float, float] | None:
 def _experiment_row(exp: ExperimentView) -> ExperimentRow:
     j = exp.journal or {}
     measurements = [m for m in j.get("measurements") or [] if isinstance(m, dict)]
-    by_fault = {m.get("fault_id"): m for m in measurements}
+    by_fault = {str(m.get("fault_id")): m for m in measurements}
     faults = []
     for f in j.get("faults") or []:
         if not isinstance(f, dict):
             continue
-        m = by_fault.get(f.get("id"), {})
+        m = by_fault.get(str(f.get("id")), {})
         start, end = _f(f.get("start")), _f(f.get("end"))
         faults.append(FaultRow(
             id=str(f.get("id", "")), kind=str(f.get("kind", "?")), target=_target(f),
@@ -375,4 +376,6 @@ def _text(e: Any) -> str:
 
 
 def _f(v: Any) -> float | None:
-    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+    """A finite number, or None (for null, text, booleans, NaN and infinities alike)."""
+    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    return float(v) if ok else None

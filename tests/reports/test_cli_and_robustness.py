@@ -40,7 +40,13 @@ def test_default_is_the_newest_run_under_runs_and_paths_are_printed(tmp_path):
     assert "since `old`" in (tmp_path / "runs/new/report/summary.md").read_text()  # identical seeds: nothing moved
 
 
-def test_odd_inputs_never_raise(tmp_path):
+def test_odd_inputs_never_raise(tmp_path, monkeypatch):
+    from reports.plots import attribution
+
+    def broken(*_a, **_k):
+        raise ZeroDivisionError("a bug in a plot")
+
+    monkeypatch.setattr(attribution, "render", broken)
     run = write_run(tmp_path / "run", experiments=["chat-server-crash", "nats-node-pause"], rate=5.0)
     j = run / "experiments" / "chat-server-crash" / "journal.json"
     j.write_text(json.dumps({"schema": "nineslab.journal/1", "faults": "x", "measurements": [1, None],
@@ -59,5 +65,7 @@ def test_odd_inputs_never_raise(tmp_path):
     assert "INCOMPLETE" in md.splitlines()[0]
     assert "holds a JSON list, not an object" in md
     html = paths["report.html"].read_text()
-    assert "could not be drawn" in html                      # the burn-down of ["a"]
+    assert "monthly.mean_burn holds something other than numbers; ignored" in md
+    assert "Monthly budget burn-down: not shown — sim/result.json has no monthly.mean_burn" in html
+    assert "could not be drawn: ZeroDivisionError: a bug in a plot" in html
     assert "boom" in html
