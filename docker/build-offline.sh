@@ -23,7 +23,8 @@ if ! docker image inspect "$BASE" >/dev/null 2>&1; then
 fi
 
 echo "build-offline: wheelhouse"
-python3 -m pip wheel -q --wheel-dir docker/wheelhouse .
+# async-timeout: redis needs it below Python 3.11.3, and bookworm has 3.11.2 (the host may not)
+python3 -m pip wheel -q --wheel-dir docker/wheelhouse . async-timeout
 
 echo "build-offline: image $IMAGE"
 docker build -q -f docker/Dockerfile --build-arg BASE_IMAGE="$BASE" --build-arg OFFLINE=1 -t "$IMAGE" . >/dev/null

@@ -101,8 +101,8 @@ class DockerRuntime(Runtime):
         heal_leftovers(state_dir)
         topology = load_topology(config.topology_file)
         plan, layout = topology.plan(config.profile), DockerLayout(topology.plan("full"))
-        secret_file = ensure_secret(state_dir / "secret")
         (state_dir / "events").mkdir(parents=True, exist_ok=True)
+        secret_file = ensure_secret(state_dir / "secret")
         env = {"NINES_PROFILE": config.profile, "NINES_SECRET": secret_file.read_text().strip(),
                "NINES_STATE_DIR": str(state_dir)}
         state = self._state(config, state_dir, plan, layout, secret_file)
