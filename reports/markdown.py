@@ -54,6 +54,8 @@ def render(summary: Summary, comparison: Comparison | None = None) -> str:
     if s.missing:
         lines += ["<details><summary>Missing from this run ({})</summary>".format(len(s.missing)), ""]
         lines += [f"- `{what}`: {why}" for what, why in s.missing] + ["", "</details>", ""]
+    lines += ["Full report with plots: `report/report.html` in the run directory "
+              "(self-contained; also results.json and junit.xml).", ""]
     return "\n".join(lines)
 
 
