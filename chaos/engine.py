@@ -184,8 +184,7 @@ def _loop(run: _Run, session: FaultSession, planned: dict, endpoints: dict[str, 
         t = now - run.t0
         for fid, fault in list(active.items()):
             if t >= fault.end:
-                rolled = session.rollback(fid)
-                rows[fid]["end"] = rolled.rolled_back_at if rolled and rolled.rolled_back_at else opts.clock()
+                session.rollback(fid)
                 del active[fid]
         while pending and t >= pending[0].at:
             fault = pending.pop(0)
@@ -236,7 +235,8 @@ def _update(run: _Run, t: float, active: dict, series: list[dict]) -> dict:
             "active": [f"{f.kind} {','.join(f.targets)}" for f in active.values()],
             "availability": avail, "downtime_seconds": down,
             "requests": sum(r["ok"] + r["error"] + r["dropped"] for r in series),
-            "faults_done": sum(1 for r in run.timeline if r["end"] is not None), "faults": len(run.timeline)}
+            "faults_done": sum(1 for a in run.planned.values() if a.rollback_started_at is not None),
+            "faults": len(run.timeline)}
 
 
 def _extra_rollback(rb: Any, drivers: dict, state: Any, opts: EngineOptions) -> dict:
@@ -268,8 +268,10 @@ def _settle_timeline(run: _Run) -> None:
         applied = run.planned.get(row["id"])
         rolled_at = applied.rolled_back_at if applied is not None else None
         row["rolled_back"] = row["start"] is None or rolled_at is not None
-        if rolled_at is not None and row["end"] is None:
-            row["end"] = rolled_at
+        if applied is not None and row["start"] is not None:
+            # the fault ends when its undo begins; how long the undo took is recorded beside it
+            row["end"] = applied.rollback_started_at or rolled_at
+            row["rolled_back_at"] = rolled_at
 
 
 def _finish(run: _Run, state: Any, started_at: float) -> dict:

@@ -86,6 +86,7 @@ class FaultSession:
             applied = self.active.pop(key, None)
         if applied is None:
             return None
+        applied.rollback_started_at = self.clock()
         try:
             self.driver_for(applied.kind).rollback(applied)
         except Exception as exc:  # noqa: BLE001 - keep the record so the next run heals it

@@ -34,7 +34,8 @@ class AppliedFault:
     owner_pid: int = field(default_factory=os.getpid)
     planned_at: float = field(default_factory=time.time)
     applied_at: float | None = None
-    rolled_back_at: float | None = None
+    rollback_started_at: float | None = None   # the fault's end: undoing it begins
+    rolled_back_at: float | None = None        # the undo finished (a restart may take seconds)
 
     @property
     def driver(self) -> str:
