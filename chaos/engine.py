@@ -165,8 +165,9 @@ def _execute(run: _Run, state: Any) -> None:
             if not run.load.wait(remaining + 60.0):
                 run.errors.append("the load generator overran its duration by 60 s; stopped it")
                 run.load.stop()
-    if session.errors:
+    if session.errors:       # a fault that could not be undone leaves the lab broken: not a result
         run.errors.extend(session.errors)
+        run.status = "failed"
 
 
 def _loop(run: _Run, session: FaultSession, planned: dict, endpoints: dict[str, str]) -> None:
