@@ -120,3 +120,30 @@ def test_nines_migrate_commands(env, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["migrate", "--state-dir", str(tmp_path / "none"), "phase"])
     assert exit_info.value.code == 2 and "no lab state file" in capsys.readouterr().err
+
+
+async def test_dual_read_counts_mismatches_and_read_new_falls_back_to_old(env):
+    _, url = env.service()
+    async with httpx.AsyncClient(base_url=url, timeout=30) as c:
+        assert (await c.post("/migration/phase", json={"phase": "dual_read"})).status_code == 200
+        conn = await asyncpg.connect(env.old_direct)
+        try:   # a row only old has (as if written before the migration began)
+            await conn.execute("INSERT INTO profiles_v1 (id, doc) VALUES ('legacy', '{\"display_name\": \"L\", "
+                               "\"home_region\": \"us-east\", \"settings\": {}, \"version\": 3}')")
+        finally:
+            await conn.close()
+        r = await c.get("/profiles/legacy")
+        assert r.status_code == 200 and r.json()["version"] == 3          # old is still the truth
+        assert "migration_read_mismatches_total 1.0" in (await c.get("/metrics")).text
+        refused = await c.post("/migration/phase", json={"phase": "read_new"})
+        assert refused.status_code == 409 and "legacy" in refused.json()["error"]
+        assert (await c.post("/migration/sync")).json()["repaired"] == 1   # the mismatch was queued
+        assert (await c.post("/migration/phase", json={"phase": "read_new"})).status_code == 200
+        conn = await asyncpg.connect(env.old_direct)
+        try:
+            await conn.execute("INSERT INTO profiles_v1 (id, doc) VALUES ('only-old', '{\"display_name\": \"O\", "
+                               "\"home_region\": \"eu-west\", \"settings\": {}, \"version\": 1}')")
+        finally:
+            await conn.close()
+        r = await c.get("/profiles/only-old")
+        assert r.status_code == 200 and r.json()["display_name"] == "O"   # a miss in new: read from old
