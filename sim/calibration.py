@@ -104,8 +104,11 @@ def _lognormal_spec(seconds: np.ndarray) -> dict:
 def _targets(raw: dict, journal_mode: str) -> list[dict[str, tuple]]:
     """Where each journal field lands in the raw model, for every model mode it calibrates."""
     modes = raw.get("failure_modes", {})
-    names = [name for name, spec in modes.items()
-             if (spec.get("calibrated_by") or name) == journal_mode]
+    def journal_names(name: str, spec: dict) -> list[str]:
+        by = spec.get("calibrated_by") or name
+        return [by] if isinstance(by, str) else list(by)
+
+    names = [name for name, spec in modes.items() if journal_mode in journal_names(name, spec)]
     out = [_mode_targets(raw, name) for name in names]
     groups = raw.get("groups", {})
     out += [{"detection_seconds": ("groups", gname, "detection")}

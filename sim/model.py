@@ -157,7 +157,7 @@ class FailureMode(_Strict):
     ccf_restore: Literal["whole", "independent"] = "whole"
     burst: Burst | None = None
     # the journals' failure_mode that calibrates this mode (default: the mode's own name)
-    calibrated_by: str | None = None
+    calibrated_by: str | list[str] | None = None
     source: str | None = None
 
     @pydantic.model_validator(mode="after")
