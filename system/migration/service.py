@@ -76,7 +76,10 @@ class Migration:
                 source, copy = self.old, self.new
             else:
                 source, copy = self.new, (self.old if phase.writes_old else None)
-            version = await source.write_source(profile_id, doc)
+            if source is self.new:
+                version = await self.new.write_source(profile_id, doc, old_left_behind=copy is None)
+            else:
+                version = await source.write_source(profile_id, doc)
             row = Row(profile_id, display_name, home_region, settings, version)
             if copy is not None:
                 await self._best_effort_copy(copy, source, row)
@@ -155,7 +158,9 @@ class Migration:
                     queued = await self.old.repairs(RECHECK_LIMIT) + await self.new.repairs(RECHECK_LIMIT)
                     still = await verifier.recheck(self.old, self.new, report.examples + queued)
                     check_verified(change, len(still), still)
-                if change.current is Phase.READ_NEW and target is Phase.DUAL_READ:
+                if target is Phase.DUAL_READ and change.current is Phase.READ_NEW:
+                    # old becomes the source of truth again: first give it every write it missed
+                    # (queued by best-effort failures in read_new and by every write after it)
                     await self._pull_back_to_old()
                 await self._record_phase(target)
         self._set_phase_metric()

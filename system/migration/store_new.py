@@ -28,15 +28,21 @@ def _row(record) -> Row:
 class NewStore(StoreBase):
     DDL = DDL_V2
 
-    async def write_source(self, profile_id: str, doc: dict) -> int:
+    UPSERT = ("INSERT INTO profiles_v2 AS p (id, display_name, home_region, settings, version, checksum, updated_at) "
+              "VALUES ($1, $2, $3, $4, 1, $5, $6) ON CONFLICT (id) DO UPDATE SET "
+              "display_name = EXCLUDED.display_name, home_region = EXCLUDED.home_region, "
+              "settings = EXCLUDED.settings, checksum = EXCLUDED.checksum, updated_at = EXCLUDED.updated_at, "
+              "version = p.version + 1 RETURNING version")
+
+    async def write_source(self, profile_id: str, doc: dict, *, old_left_behind: bool = False) -> int:
+        """``old_left_behind``: old does not get this write (write_new_only, decommission); the id
+        is queued in the same statement, so a rollback can give old what it missed."""
         from system.migration.profile import checksum
+        sql = self.UPSERT if not old_left_behind else (
+            f"WITH w AS ({self.UPSERT}), q AS (INSERT INTO repair_queue (id, queued_at) VALUES ($1, $6) "
+            "ON CONFLICT (id) DO NOTHING) SELECT version FROM w")
         return await self.run("write a profile", lambda c: c.fetchval(
-            "INSERT INTO profiles_v2 AS p (id, display_name, home_region, settings, version, checksum, updated_at) "
-            "VALUES ($1, $2, $3, $4, 1, $5, $6) ON CONFLICT (id) DO UPDATE SET "
-            "display_name = EXCLUDED.display_name, home_region = EXCLUDED.home_region, "
-            "settings = EXCLUDED.settings, checksum = EXCLUDED.checksum, updated_at = EXCLUDED.updated_at, "
-            "version = p.version + 1 RETURNING version",
-            profile_id, doc["display_name"], doc["home_region"], doc["settings"], checksum(doc), self.clock()))
+            sql, profile_id, doc["display_name"], doc["home_region"], doc["settings"], checksum(doc), self.clock()))
 
     async def write_copy(self, row: Row) -> bool:
         status = await self.run("copy a profile", lambda c: c.execute(

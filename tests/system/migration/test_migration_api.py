@@ -147,3 +147,16 @@ async def test_dual_read_counts_mismatches_and_read_new_falls_back_to_old(env):
             await conn.close()
         r = await c.get("/profiles/only-old")
         assert r.status_code == 200 and r.json()["display_name"] == "O"   # a miss in new: read from old
+
+
+def test_walking_back_from_write_new_only_loses_nothing(env):
+    _, url = env.service()
+    with httpx.Client(base_url=url, timeout=30) as c:
+        for phase in ("dual_read", "read_new", "write_new_only"):
+            assert c.post("/migration/phase", json={"phase": phase}).status_code == 200
+        written = c.put("/profiles/late", json={**GOOD, "display_name": "written in write_new_only"}).json()
+        assert c.post("/migration/phase/back").json()["phase"] == "read_new"
+        assert c.post("/migration/phase/back").json()["phase"] == "dual_read"   # old is the truth again
+        got = c.get("/profiles/late").json()
+        assert (got["version"], got["checksum"]) == (written["version"], written["checksum"])
+        assert c.post("/migration/verify").json()["mismatches"] == 0
