@@ -102,7 +102,7 @@ def main() -> int:
             plain_short = plain_locust(url, 2, tmp, "plain2")
             plain = plain_locust(url, args.seconds, tmp, "plain")
             closed = nines_run(url, tmp, "closed", args.seconds, users=10)
-            fixed = nines_run(url, tmp, "fixed", args.seconds, rate=args.fixed_rate)
+            fixed = nines_run(url, tmp, "fixed", args.seconds, rate=args.fixed_rate, concurrency=100)
             print()
             print(f"{'run':44} {'req/s':>8} {'CPU us/req':>11} {'p50 ms':>8} {'p99 ms':>8} {'p99 raw':>8}")
             print(f"{'plain Locust, closed, 10 users (no harness)':44} {plain['rps']:8.0f} "
@@ -120,7 +120,7 @@ def main() -> int:
             best = 0.0
             for rate in (float(x) for x in args.steps.split(",")):
                 doc = nines_run(url, tmp, f"step-{rate:g}", args.seconds, rate=rate,
-                                concurrency=max(20, int(rate / 50)))
+                                concurrency=max(50, int(rate / 10)))
                 g = doc["generator"]
                 cpu = max((p.get("cpu_mean_percent", 0) for p in g["processes"]), default=0)
                 ok = doc["valid"] and doc["counts"]["dropped"] == 0 and doc["rps"] >= 0.98 * rate
