@@ -288,10 +288,18 @@ def integrate_vec(bad: np.ndarray, cum: np.ndarray, table: np.ndarray,
                   a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Vectorised :func:`integrate`: ``bad`` (T, 24), ``cum`` (T, 25), ``table`` indexes rows."""
     bad_flat, cum_flat = bad.ravel(), cum.ravel()
-    row_bad, row_cum = table * 24, table * 25
-    per_day = cum_flat.take(row_cum + 24)
-    return (_F_vec(bad_flat, cum_flat, row_bad, row_cum, per_day, b)
-            - _F_vec(bad_flat, cum_flat, row_bad, row_cum, per_day, a))
+    hour_a = np.floor(a)
+    # most outages begin and end inside one clock hour: one table lookup, no cumulative sums
+    same = np.floor(b) == hour_a
+    out = (b - a) * bad_flat.take(table * 24 + (hour_a.astype(np.int64) % 24))
+    cross = np.flatnonzero(~same)
+    if len(cross):
+        t, ac, bc = table[cross], a[cross], b[cross]
+        row_bad, row_cum = t * 24, t * 25
+        per_day = cum_flat.take(row_cum + 24)
+        out[cross] = (_F_vec(bad_flat, cum_flat, row_bad, row_cum, per_day, bc)
+                      - _F_vec(bad_flat, cum_flat, row_bad, row_cum, per_day, ac))
+    return out
 
 
 def _F_vec(bad_flat, cum_flat, row_bad, row_cum, per_day, t):
