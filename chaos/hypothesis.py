@@ -2,7 +2,8 @@
 with the results of live probes (HTTP, SQL) the engine ran at given times.
 
 Phases: ``before`` = load start .. first fault; ``during`` = sliding windows of each probe's
-``window_seconds`` every ``interval_seconds`` while any fault is active; ``after`` = last fault
+``window_seconds`` every ``interval_seconds`` while any fault is active (the first check of a
+probe once its window is full: a fault's first second alone is noise); ``after`` = last fault
 end + ``slo.settle_seconds`` .. load end. An SLI probe over a window with no samples fails:
 no evidence is not evidence that the system was fine.
 """
@@ -62,7 +63,11 @@ def judge_during(probes: list[Any], samples: list[Sample], fault_windows: list[t
     for t in sorted(times):
         results = []
         for p in during_probes:
-            lo = max(t - p.window_seconds, _window_start(fault_windows, t))
+            start, end = _window_of(fault_windows, t)
+            # judge full windows only: one second of a fault's first moments is noise, not a trend
+            if t - start + 1e-9 < min(p.window_seconds, end - start):
+                continue
+            lo = max(t - p.window_seconds, start)
             results.append(probe_result(p, sli_value(p, samples, lo, t), window=(lo, t)))
         results.extend(live_by_t.get(t, []))
         if results:
@@ -70,9 +75,10 @@ def judge_during(probes: list[Any], samples: list[Sample], fault_windows: list[t
     return checks
 
 
-def _window_start(windows: list[tuple[float, float]], t: float) -> float:
-    starts = [s for s, e in windows if s <= t]
-    return max(starts) if starts else t
+def _window_of(windows: list[tuple[float, float]], t: float) -> tuple[float, float]:
+    """The fault window ``t`` falls in (or the last one that started before it)."""
+    started = [(s, e) for s, e in windows if s <= t]
+    return max(started) if started else (t, t)
 
 
 def probe_counts(hypothesis: dict) -> tuple[int, int]:
