@@ -24,6 +24,16 @@ class LabEndpoints:
     state_dir: str = ""
 
 
+def regions_of(chat_servers: dict[str, str]) -> list[str]:
+    """The lab's regions from its chat server names (``chat-us-east-1`` -> ``us-east``), in order."""
+    out: list[str] = []
+    for name in chat_servers:
+        region = name[len("chat-"):].rsplit("-", 1)[0]
+        if region not in out:
+            out.append(region)
+    return out or ["us-east", "eu-west", "ap-south"]
+
+
 def default_state_dir(flag: str | None = None) -> Path:
     return Path(flag or os.environ.get("NINES_STATE_DIR") or ".nines")
 

@@ -31,6 +31,7 @@ from gevent.event import AsyncResult
 import websocket
 from locust import between
 
+from loadtests.endpoints import regions_of
 from loadtests.harness import lab
 from loadtests.users.base import NinesUser
 
@@ -40,16 +41,6 @@ _COUNTER = itertools.count()
 
 class ChatError(Exception):
     """A send that was refused, timed out or lost its connection."""
-
-
-def regions_of(chat_servers: dict[str, str]) -> list[str]:
-    """``chat-us-east-1`` -> ``us-east``, in first-seen order."""
-    out: list[str] = []
-    for name in chat_servers:
-        region = name[len("chat-"):].rsplit("-", 1)[0]
-        if region not in out:
-            out.append(region)
-    return out or ["us-east", "eu-west", "ap-south"]
 
 
 class ChatUser(NinesUser):

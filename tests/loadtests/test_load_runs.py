@@ -128,7 +128,8 @@ def test_sigterm_stops_locust_and_still_flushes_samples(tmp_path, trivial_url):
 
 
 def test_the_cli_side_never_imports_locust_or_gevent():
-    code = ("import sys, lab.commands.load, loadtests.runner, loadtests.capacity, loadtests.summary;"
+    code = ("import sys, lab.commands.load, loadtests.runner, loadtests.capacity, loadtests.summary, "
+            "loadtests.endpoints, loadtests.scenarios;"
             "bad = [m for m in ('locust', 'gevent') if m in sys.modules]; assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
