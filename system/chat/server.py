@@ -178,17 +178,19 @@ class ChatService:
         deadline = time.monotonic() + s.startup_timeout
         while True:
             try:
-                self.nc = await nats.connect(
+                # nats-py retries an initial connect forever when reconnects are unlimited
+                self.nc = await asyncio.wait_for(nats.connect(
                     servers=self.config.deps.nats, name=self.name, connect_timeout=2,
                     allow_reconnect=True, max_reconnect_attempts=-1, reconnect_time_wait=0.5,
                     ping_interval=5, max_outstanding_pings=2,
                     disconnected_cb=self._nats_disconnected, reconnected_cb=self._nats_reconnected,
-                    error_cb=self._nats_error)
+                    error_cb=self._nats_error), max(0.5, deadline - time.monotonic()))
                 break
             except Exception as exc:  # noqa: BLE001 - NoServersError, OSError: retry until the deadline
                 if time.monotonic() > deadline:
-                    raise DependencyError(f"{self.name}: cannot connect to NATS at "
-                                          f"{', '.join(self.config.deps.nats)}: {exc}") from exc
+                    raise DependencyError(f"cannot connect to NATS at {', '.join(self.config.deps.nats)} "
+                                          f"within {s.startup_timeout:g} s ({type(exc).__name__}); "
+                                          "is the NATS link up?") from exc
                 await asyncio.sleep(0.3)
         self.nats_ok = True
         self.js = self.nc.jetstream(timeout=s.publish_timeout)

@@ -43,17 +43,26 @@ def run(role: str, argv: list[str] | None, make: Callable[[ServiceConfig, str], 
                                            log_level="warning", access_log=False, ws_ping_interval=None,
                                            ws_per_message_deflate=False,
                                            timeout_graceful_shutdown=3, **kwargs))
-    # uvicorn re-raises the signal it caught after shutting down; a no-op handler makes that exit 0
-    signal.signal(signal.SIGTERM, lambda *_: None)
-    signal.signal(signal.SIGINT, lambda *_: None)
-
     async def main() -> int:
+        loop = asyncio.get_running_loop()
+        me = asyncio.current_task()
+        for sig in (signal.SIGTERM, signal.SIGINT):          # stopped while starting: stop cleanly
+            loop.add_signal_handler(sig, me.cancel)
         try:
             await service.start()
+        except asyncio.CancelledError:
+            await service.stop()
+            return 0
         except NinesError as exc:
             print(f"error: {config.name}: {exc}", file=sys.stderr)
             await service.stop()
             return int(exc.exit_code)
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+        # uvicorn re-raises the signal it caught after shutting down; a no-op handler makes that exit 0
+        signal.signal(signal.SIGTERM, lambda *_: None)
+        signal.signal(signal.SIGINT, lambda *_: None)
         try:
             await server.serve()
         finally:

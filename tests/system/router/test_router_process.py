@@ -87,3 +87,40 @@ def test_router_probes_routes_fails_over_and_exits_0_on_sigterm(tmp_path):
     finally:
         for p in procs:
             p.stop(grace=2)
+
+
+def test_chat_without_nats_exits_20_in_one_sentence_and_sigterm_while_starting_exits_0(tmp_path):
+    import socket
+
+    def silent_server() -> socket.socket:
+        sock = socket.socket()                       # accepts and never says a word: NATS hangs
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)
+        sock.settimeout(60)
+        return sock
+    silent = silent_server()
+    port = silent.getsockname()[1]
+    cfg = {"name": "chat-x-1", "role": "chat", "region": "x", "port": free_port(), "regions": ["x"], "secret": "s",
+           "deps": {"postgres": "postgresql://postgres@127.0.0.1:1/chat", "redis": "redis://127.0.0.1:1/0",
+                    "nats": [f"nats://127.0.0.1:{port}"]}, "settings": {"startup_timeout": 1.5}}
+    path = tmp_path / "chat.json"
+    path.write_text(json.dumps(cfg))
+    r = run_main("chat", path)
+    assert r.returncode == 20 and "cannot connect to NATS" in r.stderr and "Traceback" not in r.stderr
+    silent.close()
+    silent = silent_server()                         # a fresh one: no connection of the first run queued
+    cfg["settings"]["startup_timeout"] = 120
+    cfg["deps"]["nats"] = [f"nats://127.0.0.1:{silent.getsockname()[1]}"]
+    path.write_text(json.dumps(cfg))
+    proc = subprocess.Popen([sys.executable, "-m", "system.chat", "--config", str(path)],
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        conn, _ = silent.accept()                    # it is inside start(), waiting for NATS
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+        conn.close()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        silent.close()
