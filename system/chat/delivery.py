@@ -6,7 +6,8 @@ queue shared by the region's replicas). A fetched batch is
    holding each one; the batch goes to ``deliver.<server>`` over core NATS (a local recipient
    is served directly); with Redis out, to ``deliver.any`` where every server checks its own
    connections;
-   (steps 2-3 of a batch overlap the fetch and push of the next ones)
+   (steps 2-3 run in a store worker over everything fetched meanwhile, so fetching and pushing
+   never wait for PostgreSQL and one INSERT covers many fetches under load)
 2. stored in one ``INSERT ... ON CONFLICT (id) DO NOTHING`` and added to the Redis recent-history
    cache;
 3. acked to JetStream only when stored. When PostgreSQL is down the batch is nak'ed with a
@@ -30,7 +31,8 @@ from system.chat.streams import CHAT_STREAM
 
 log = logging.getLogger("nineslab.chat.delivery")
 REQUIRED = ("id", "conv", "from", "to", "body", "ts")
-MAX_BATCHES_IN_FLIGHT = 4
+MAX_UNSTORED = 20_000         # fetched and pushed, not yet stored: beyond this, fetching waits
+STORE_BATCH = 2_000           # messages a single INSERT stores
 
 
 def deliver_subject(server: str) -> str:
@@ -72,6 +74,9 @@ class RegionConsumer:
         self.pushed = PushedIds()
         self.sub = None
         self.task: asyncio.Task | None = None
+        self.unstored: list[tuple[dict, object]] = []
+        self.have_unstored = asyncio.Event()
+        self.stored_some = asyncio.Event()
 
     async def start(self) -> None:
         region = self.s.region
@@ -83,13 +88,15 @@ class RegionConsumer:
         self.task = asyncio.create_task(self.run(), name="region-consumer")
 
     async def run(self) -> None:
-        """Fetch, push at once, then store and ack in the background while the next batch is
-        fetched (at most ``MAX_BATCHES_IN_FLIGHT`` batches being stored)."""
+        """Fetch and push at once; a store worker stores and acks what accumulated meanwhile, so
+        under load one INSERT covers many fetches (at most ``MAX_UNSTORED`` messages wait)."""
         batch = self.s.settings.consumer_batch
-        in_flight = asyncio.Semaphore(MAX_BATCHES_IN_FLIGHT)
-        pending: set[asyncio.Task] = set()
+        worker = asyncio.ensure_future(self.store_worker())
         try:
             while True:
+                while len(self.unstored) >= MAX_UNSTORED:
+                    self.stored_some.clear()
+                    await self.stored_some.wait()
                 try:
                     msgs = await self.sub.fetch(batch, timeout=1.0)
                 except (nats.errors.TimeoutError, asyncio.TimeoutError):
@@ -100,23 +107,34 @@ class RegionConsumer:
                     log.warning("fetch failed: %s", exc)
                     await asyncio.sleep(0.5)
                     continue
+                good, raw = await self.decode_batch(msgs)
+                if not good:
+                    continue
                 try:
-                    good, raw = await self.decode_batch(msgs)
-                    if not good:
-                        continue
                     await self.push([d for d in good if self.pushed.add_new(d["id"])])
                 except asyncio.CancelledError:
                     raise
-                except Exception:  # noqa: BLE001 - a bug must not stop delivery; the batch is redelivered
+                except Exception:  # noqa: BLE001 - a bug must not stop delivery; the batch is still stored
                     log.exception("push of a batch of %d failed; storing it anyway", len(msgs))
-                await in_flight.acquire()
-                task = asyncio.ensure_future(self.store_and_ack(good, raw))
-                pending.add(task)
-                task.add_done_callback(lambda t: (pending.discard(t), in_flight.release()))
+                self.unstored.extend(zip(good, raw))
+                self.have_unstored.set()
         finally:
-            for t in pending:
-                t.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+            worker.cancel()
+            await asyncio.gather(worker, return_exceptions=True)
+
+    async def store_worker(self) -> None:
+        while True:
+            await self.have_unstored.wait()
+            self.have_unstored.clear()
+            while self.unstored:
+                items, self.unstored = self.unstored[:STORE_BATCH], self.unstored[STORE_BATCH:]
+                try:
+                    await self.store_and_ack([g for g, _ in items], [r for _, r in items])
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # noqa: BLE001 - not acked: JetStream redelivers after ack_wait
+                    log.exception("storing %d messages failed", len(items))
+                self.stored_some.set()
 
     async def decode_batch(self, msgs) -> tuple[list[dict], list]:
         good, raw = [], []
