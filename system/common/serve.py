@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from typing import Callable
@@ -46,8 +47,14 @@ def run(role: str, argv: list[str] | None, make: Callable[[ServiceConfig, str], 
     async def main() -> int:
         loop = asyncio.get_running_loop()
         me = asyncio.current_task()
+        def stop_starting() -> None:
+            me.cancel()
+            # a client library may hold on to the cancellation (nats-py's reconnect loop can):
+            # nothing is running yet, so leaving without more cleanup is safe
+            loop.call_later(5.0, os._exit, 0)
+
         for sig in (signal.SIGTERM, signal.SIGINT):          # stopped while starting: stop cleanly
-            loop.add_signal_handler(sig, me.cancel)
+            loop.add_signal_handler(sig, stop_starting)
         try:
             await service.start()
         except asyncio.CancelledError:
