@@ -323,14 +323,17 @@ def _invariants(run: _Run, state: Any, load_doc: dict | None) -> list[dict]:
     ledger = _read_ledger(run.exp_dir / "ledger.jsonl")
     endpoints = dict(state.endpoints)
     regions = sorted({p.region for p in state.processes.values() if p.region})
-    # the previous experiment's last messages were accepted moments before this t0, in the same
-    # conversations (same seed, same users): anything accepted before t0 is not this run's
-    since, until = run.t0 - 0.2, opts.clock()
+    # the previous experiment's last messages were accepted moments before this run's first
+    # arrival, in the same conversations (same seed, same users): nothing before it is ours.
+    # t0 itself lags the first arrival (the generator reports progress about once a second).
+    samples = read_samples(run.exp_dir / "samples.csv")
+    # (deliveries are stamped with their message's send time, which may be an older run's)
+    first = min((s.intended_ts for s in samples if s.operation.endswith(".send")), default=run.t0)
+    since, until = min(first, run.t0) - 0.2, opts.clock()
     out = []
     for name in exp.invariants:
         try:
             if name == "chat.no_loss":
-                samples = read_samples(run.exp_dir / "samples.csv")
                 indeterminate = sum(1 for s in samples if s.outcome == "error" and "send" in s.operation)
                 out.append(readers.check_chat_run(endpoints, regions, ledger, indeterminate=indeterminate,
                                                   since=since, until=until,
