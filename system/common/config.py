@@ -24,8 +24,9 @@ class Deps(BaseModel):
 
 class Peer(BaseModel):
     model_config = ConfigDict(extra="allow")
-    url: str
+    url: str                        # where the router health-checks the server
     region: str
+    public_url: str | None = None   # where clients reach it, when that differs (docker: a published port)
 
 
 class ServiceConfig(BaseModel):

@@ -119,7 +119,8 @@ class RouterService:
             self.m_no_route.inc()
             return None
         self.m_routes.labels(choice.region, str(choice.failed_over).lower()).inc()
-        http = self.peers[choice.server].url.rstrip("/")
+        peer = self.peers[choice.server]
+        http = (peer.public_url or peer.url).rstrip("/")
         return {"user": user, "region": choice.region, "home_region": choice.home,
                 "failed_over": choice.failed_over, "server": ws_url(http), "server_name": choice.server,
                 "http": http, "ttl_seconds": self.settings.route_ttl, "router": self.name}
