@@ -93,10 +93,12 @@ def test_nats_routes_use_only_configured_addresses(servers):
 def test_group_close_leaves_no_process(server_dir):
     tmp_path = server_dir
     group = ServerGroup(tmp_path)
-    group.postgres()
-    group.redis()
-    group.nats_cluster(1)
-    pids = [p.pid for p in group.processes]
-    group.close()
+    try:
+        group.postgres()
+        group.redis()
+        group.nats_cluster(1)
+        pids = [p.pid for p in group.processes]
+    finally:
+        group.close()
     for pid in pids:
         assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
