@@ -31,7 +31,7 @@ from system.analytics import serving
 from system.analytics.config import AnalyticsConfig
 from system.analytics.consumer import Inbox, Ingestor, IngestStats
 from system.analytics.dashboard import Snapshotter
-from system.analytics.events import EventLog
+from system.common.events import EventLog
 from system.analytics.store import AnalyticsStore
 from system.analytics.streams import ensure_streams, subscribe_consumers
 

@@ -26,7 +26,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from pydantic import BaseModel, ConfigDict, Field
 
 from system.migration.config import MigrationConfig
-from system.migration.events import EventLog
+from system.common.events import EventLog
 from system.migration.phases import Phase, PhaseChangeRefused
 from system.migration.profile import ID_PATTERN, Profile, ProfileIn
 from system.migration.service import Migration

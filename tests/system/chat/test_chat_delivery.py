@@ -52,7 +52,13 @@ def test_delivery_within_and_across_regions_and_history(chat_lab):
         assert {m["id"] for m in hist["messages"]} == {x["id"] for x in acks}
         assert hist["source"] == "postgres"
         conv = acks[0]["conv"]
-        hb = await b.history(conv=conv)
+        # bob's own copy of what he sent is stored asynchronously in his region: poll for it
+        deadline = time.monotonic() + 10
+        while True:
+            hb = await b.history(conv=conv)
+            if len(hb["messages"]) == 6 or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.1)
         assert [m["id"] for m in hb["messages"]] == [x["id"] for x in acks[:5]] + [acks[6]["id"]]
         for x in (a, b, c):
             await x.close()
