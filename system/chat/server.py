@@ -45,6 +45,9 @@ from system.common.regions import UnknownUser, check_user, conversation_id, conv
 log = logging.getLogger("nineslab.chat")
 
 
+RESUME_GRACE_SECONDS = 2.0
+
+
 def inbox_subject(user: str) -> str:
     """Core NATS subject of one user (hex: user ids may hold '.', a subject separator)."""
     return "inbox." + user.encode().hex()
@@ -57,7 +60,7 @@ class Connection:
     costs its handler task and these few fields.
     """
 
-    __slots__ = ("ws", "user", "bucket", "out", "writer", "inflight", "closed")
+    __slots__ = ("ws", "user", "bucket", "out", "writer", "inflight", "closed", "held")
 
     def __init__(self, ws: WebSocket, user: str, bucket: TokenBucket) -> None:
         self.ws, self.user, self.bucket = ws, user, bucket
@@ -65,6 +68,9 @@ class Connection:
         self.writer: asyncio.Task | None = None
         self.inflight: dict[str, float | None] | None = None   # pushed id -> sent_ts, for receipts
         self.closed = False
+        # live messages that arrive before the client's resume is answered: held back so the
+        # replay of older stored messages never comes after a newer live one
+        self.held: list[tuple[str, object, str]] | None = None
 
     def push(self, frame: str, limit: int = 10_000) -> None:
         if self.closed:
@@ -284,6 +290,9 @@ class ChatService:
 
     def deliver_local(self, user: str, mid: str, sent_ts, frame: str) -> None:
         for conn in self.conns.get(user, ()):
+            if conn.held is not None:
+                conn.held.append((mid, sent_ts, frame))
+                continue
             if conn.inflight is None:
                 conn.inflight = {}
             if len(conn.inflight) < 10_000:
@@ -298,7 +307,26 @@ class ChatService:
         except UnknownUser:
             return self.region
 
+    def release_held(self, conn: Connection, already_sent: set[str] = frozenset()) -> None:
+        """Push the live messages held since the connection opened, minus the replayed ones."""
+        held, conn.held = conn.held, None
+        for mid, sent_ts, frame in held or ():
+            if mid not in already_sent:
+                self.deliver_local_frame(conn, mid, sent_ts, frame)
+
+    def deliver_local_frame(self, conn: Connection, mid: str, sent_ts, frame: str) -> None:
+        if conn.inflight is None:
+            conn.inflight = {}
+        if len(conn.inflight) < 10_000:
+            conn.inflight[mid] = sent_ts
+        conn.push(frame)
+        self.m_pushed.inc()
+
     async def attach(self, conn: Connection) -> None:
+        # hold live delivery until the client's resume is answered (a client that never
+        # resumes gets its live messages after RESUME_GRACE_SECONDS)
+        conn.held = []
+        asyncio.get_running_loop().call_later(RESUME_GRACE_SECONDS, self.release_held, conn)
         first = conn.user not in self.conns
         self.conns.setdefault(conn.user, set()).add(conn)
         self.m_conns.inc()
@@ -426,6 +454,7 @@ class ChatService:
         for m in msgs:
             self.deliver_local_one(conn, m)
         conn.push(protocol.dumps({"type": "resumed", "count": len(msgs), "source": source}))
+        self.release_held(conn, {m["id"] for m in msgs})
 
     def deliver_local_one(self, conn: Connection, m: dict) -> None:
         if conn.inflight is None:

@@ -203,3 +203,39 @@ def test_presence_metrics_and_ready(chat_lab):
             assert r.status_code == 400
         await a.close()
     asyncio.run(scenario())
+
+
+def test_live_messages_wait_for_the_resume_replay_so_order_holds(chat_lab):
+    """A message that reaches the server between connect and resume must not overtake the
+    replay of older stored messages: the server holds it until the replay is sent."""
+    url = chat_lab.chat_urls["chat-eu-west-1"].replace("http", "ws") + "/ws"
+
+    async def stored(b_token: str, conv: str, count: int) -> None:
+        deadline = time.monotonic() + 10
+        async with httpx.AsyncClient() as http:
+            while True:
+                r = await http.get(f"{chat_lab.chat_urls['chat-eu-west-1']}/history", params={"conv": conv},
+                                   headers={"Authorization": f"Bearer {b_token}"})
+                if r.status_code == 200 and len(r.json()["messages"]) >= count:
+                    return
+                assert time.monotonic() < deadline, "message never stored"
+                await asyncio.sleep(0.05)
+
+    async def scenario():
+        alice, bob = uid("alice", "us-east"), uid("bob", "eu-west")
+        a = client(chat_lab, alice)
+        await a.connect()
+        token = issue_token(chat_lab.secret, bob)
+        first = await a.send(bob, "while bob was away")
+        await stored(token, first["conv"], 1)
+        async with websockets.connect(url, additional_headers={"Authorization": f"Bearer {token}"}) as b:
+            assert json.loads(await b.recv())["type"] == "hello"
+            second = await a.send(bob, "while bob reconnects")
+            await stored(token, first["conv"], 2)       # pushed to bob's server before storing
+            await b.send(json.dumps({"type": "resume", "since": {}}))
+            frames = []
+            while not frames or frames[-1]["type"] != "resumed":
+                frames.append(json.loads(await asyncio.wait_for(b.recv(), 10)))
+        assert [f["id"] for f in frames if f["type"] == "message"] == [first["id"], second["id"]]
+        await a.close()
+    asyncio.run(scenario())
