@@ -3,12 +3,11 @@
 typed ``settings``. A bad file raises ``ConfigError`` naming the file and the key."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
-from lab.errors import ConfigError
+from system.common.config import load_config_file, validate_config
 
 
 class AnalyticsDeps(BaseModel):
@@ -54,18 +53,8 @@ class AnalyticsConfig(BaseModel):
 
 
 def parse_config(data: object, path: str | None = None) -> AnalyticsConfig:
-    try:
-        return AnalyticsConfig.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        raise ConfigError(err["msg"], path=path, key=".".join(str(p) for p in err["loc"]) or None) from exc
+    return validate_config(AnalyticsConfig, data, path=path)
 
 
 def load_config(path: str | Path) -> AnalyticsConfig:
-    try:
-        data = json.loads(Path(path).read_text())
-    except OSError as exc:
-        raise ConfigError(f"cannot read the config file: {exc.strerror}", path=str(path)) from exc
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"not valid JSON: {exc.msg}", path=str(path), line=exc.lineno) from exc
-    return parse_config(data, str(path))
+    return load_config_file(AnalyticsConfig, path)

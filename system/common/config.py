@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -59,16 +59,21 @@ class ServiceConfig(BaseModel):
                           key="secret_file")
 
 
-def parse_config(data: Any, *, path: str | None = None) -> ServiceConfig:
+M = TypeVar("M", bound=BaseModel)
+
+
+def validate_config(model: type[M], data: Any, *, path: str | None = None) -> M:
+    """``data`` validated into ``model``; the first error names the file and the key."""
     try:
-        return ServiceConfig.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
         key = ".".join(str(p) for p in err["loc"]) or None
         raise ConfigError(f"{err['msg']} (got {err.get('input')!r})"[:300], path=path, key=key) from exc
 
 
-def load_config(path: str | Path) -> ServiceConfig:
+def load_config_file(model: type[M], path: str | Path) -> M:
+    """A service config JSON file (contracts §5) validated into ``model``."""
     path = str(path)
     try:
         text = Path(path).read_text()
@@ -78,7 +83,15 @@ def load_config(path: str | Path) -> ServiceConfig:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(f"not valid JSON: {exc.msg}", path=path, line=exc.lineno) from exc
-    return parse_config(data, path=path)
+    return validate_config(model, data, path=path)
+
+
+def parse_config(data: Any, *, path: str | None = None) -> ServiceConfig:
+    return validate_config(ServiceConfig, data, path=path)
+
+
+def load_config(path: str | Path) -> ServiceConfig:
+    return load_config_file(ServiceConfig, path)
 
 
 # names the topology file uses for the same settings

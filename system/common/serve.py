@@ -78,3 +78,24 @@ def run(role: str, argv: list[str] | None, make: Callable[[ServiceConfig, str], 
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         return runner.run(main())
+
+
+def run_asgi(role: str, argv: list[str] | None, load: Callable[[str], object],
+             create_app: Callable[[object], object]) -> int:
+    """The shell of a service whose ASGI app starts and stops itself (analytics, migration):
+    parse ``--config``, load it (one sentence and exit 2 when it is bad), serve until SIGTERM."""
+    parser = argparse.ArgumentParser(prog=f"python -m system.{role}",
+                                     description=f"Run the nineslab {role} service.")
+    parser.add_argument("--config", required=True, help="service config JSON (contracts §5)")
+    args = parser.parse_args(argv)
+    try:
+        config = load(args.config)
+    except NinesError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return int(exc.exit_code)
+    logging.basicConfig(filename=config.log_file, level=logging.INFO,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    import uvicorn
+    uvicorn.run(create_app(config), host=config.host, port=config.port, log_level="warning",
+                access_log=False, timeout_graceful_shutdown=5)
+    return 0
