@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from lab.errors import DependencyError
+from loadtests.runner import read_progress
 
 
 def load_argv(*, scenario: str, rate: float, duration: float, out: Path, seed: int, state_dir: str,
@@ -54,15 +55,8 @@ class LoadProcess:
 
     def counters(self) -> dict[str, int]:
         """Cumulative ok/error/dropped so far, from the workers' progress files."""
-        tot = {"ok": 0, "error": 0, "dropped": 0}
-        for p in (self.out / "parts").glob("progress-*.json"):
-            try:
-                d = json.loads(p.read_text())
-            except (OSError, ValueError):
-                continue
-            for k in tot:
-                tot[k] += int(d.get(k) or 0)
-        return tot
+        tot = read_progress(self.out)
+        return {k: tot[k] for k in ("ok", "error", "dropped")}
 
     def wait_generating(self, timeout: float, sleep: Callable[[float], None] = time.sleep) -> float:
         """Block until the generator reports its first arrival; returns that time (t0)."""

@@ -181,7 +181,8 @@ class _Children:
         self.wait(time.monotonic() + KILL_GRACE)
 
 
-def _progress(out: Path) -> dict[str, int]:
+def read_progress(out: Path) -> dict[str, int]:
+    """Cumulative counts so far over every worker's ``parts/progress-*.json`` of a run in ``out``."""
     tot = {"ok": 0, "error": 0, "dropped": 0, "late": 0, "ledger": 0}
     for p in (out / "parts").glob("progress-*.json"):
         try:
@@ -244,7 +245,7 @@ def run(cfg: RunConfig, progress: Callable[[str], None] = lambda _: None) -> dic
             time.sleep(0.1)
             if time.monotonic() - last_report >= 2.0:
                 last_report = time.monotonic()
-                p = _progress(out)
+                p = read_progress(out)
                 elapsed = time.time() - started_at
                 progress(f"load: {elapsed:5.1f}s ok={p['ok']} errors={p['error']} dropped={p['dropped']} "
                          f"late={p['late']} ledger={p['ledger']}")
