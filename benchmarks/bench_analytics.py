@@ -13,8 +13,6 @@ import asyncio
 import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,22 +22,11 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from lab.servers import postgres  # noqa: E402
-from lab.servers.base import free_port  # noqa: E402
+from lab.servers.base import free_port, wait_until  # noqa: E402
 from lab.servers.group import ServerGroup  # noqa: E402
+from benchmarks._service import cpu_seconds, start_service  # noqa: E402
 
 REGIONS = ["us-east", "eu-west", "ap-south"]
-
-
-def wait_for(check, what, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except Exception:  # noqa: BLE001 - polling
-            pass
-        time.sleep(0.05)
-    raise SystemExit(f"benchmark: {what} not reached after {timeout} s")
 
 
 def event(i: int, ts: float, prefix: str) -> tuple[str, bytes, str]:
@@ -103,32 +90,26 @@ def main() -> None:
         cfg = {"name": "analytics", "role": "analytics", "host": "127.0.0.1", "port": port, "regions": REGIONS,
                "log_file": str(tmp / "analytics.log"), "deps": {"postgres": pg.dsn_for("analytics"), "nats": [node.url]},
                "settings": {}, "events_file": str(tmp / "events.jsonl")}
-        (tmp / "analytics.json").write_text(json.dumps(cfg))
-        proc = subprocess.Popen([sys.executable, "-m", "system.analytics", "--config", str(tmp / "analytics.json")],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = start_service("system.analytics", cfg, tmp)
         url = f"http://127.0.0.1:{port}"
-        wait_for(lambda: httpx.get(url + "/readyz", timeout=1).status_code == 200, "analytics ready")
         stats = lambda: httpx.get(url + "/api/stats", timeout=5).json()
-        import psutil
-        cpu = lambda p: sum(psutil.Process(p.pid).cpu_times()[:2])
-        cpu0 = cpu(proc)
+        cpu0 = cpu_seconds(proc)
 
         print(f"steady: publishing {args.rate} events/s for {args.seconds:.0f} s ...", flush=True)
         sent = asyncio.run(publish_steady(node.url, args.rate, args.seconds, "s"))
-        wait_for(lambda: stats()["ingested"] >= sent, "steady events counted", timeout=120)
+        wait_until(lambda: stats()["ingested"] >= sent, what="steady events counted", timeout=120)
         steady = stats()
-        steady_cpu = cpu(proc) - cpu0
+        steady_cpu = cpu_seconds(proc) - cpu0
 
-        # the backlog: stop the service, publish, start it again, time the catch-up
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(20)
+        # the backlog: stop the service, publish, start it again, time the catch-up (from the
+        # start of the process: its own start-up counts, as in a real restart)
+        proc.stop()
         asyncio.run(publish_burst(node.url, args.backlog, "b"))
-        proc = subprocess.Popen([sys.executable, "-m", "system.analytics", "--config", str(tmp / "analytics.json")],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
         t0 = time.monotonic()
-        wait_for(lambda: stats()["ingested"] >= args.backlog, "backlog counted", timeout=180)
+        proc = start_service("system.analytics", cfg, tmp, tag="restart")
+        wait_until(lambda: stats()["ingested"] >= args.backlog, what="backlog counted", timeout=180)
         backlog_seconds = time.monotonic() - t0
-        backlog_cpu = cpu(proc)
+        backlog_cpu = cpu_seconds(proc)
         print()
         print(f"{'scenario':<24}{'events':>9}{'events/s':>10}{'lag p50 s':>11}{'lag p99 s':>11}{'CPU us/event':>14}")
         print(f"{'steady @ ' + str(args.rate) + '/s':<24}{sent:>9}{sent / args.seconds:>10.0f}"
@@ -139,12 +120,8 @@ def main() -> None:
         print(f"\ntarget: lag p99 < 2 s at 5,000 events/s -> "
               f"{'met' if steady['lag_p99_seconds'] < 2 and args.rate >= 5000 else 'NOT met'}")
     finally:
-        if proc and proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        if proc:
+            proc.stop()
         group.close()
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import random
 import shutil
-import signal
-import subprocess
+import os
 import sys
 import tempfile
 import time
@@ -23,7 +21,9 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from lab.servers import postgres  # noqa: E402
 from lab.servers.base import free_port  # noqa: E402
+from lab.servers.base import ManagedProcess  # noqa: E402
 from lab.servers.group import ServerGroup  # noqa: E402
+from benchmarks._service import cpu_seconds, start_service  # noqa: E402
 
 PHASES = ["dual_write", "dual_read", "read_new", "write_new_only", "decommission"]
 REGIONS = ["us-east", "eu-west", "ap-south"]
@@ -75,23 +75,12 @@ def main() -> None:
             postgres.create_database(pg.port, "backfill")
         port = free_port()
 
-        def start(db: str) -> subprocess.Popen:
+        def start(db: str) -> ManagedProcess:
             cfg = {"name": "migration", "role": "migration", "host": "127.0.0.1", "port": port, "regions": REGIONS,
                    "log_file": str(tmp / f"migration-{db}.log"),
                    "deps": {"postgres_old": old.dsn_for(db), "postgres_new": new.dsn_for(db)},
                    "settings": {"pool_size": 20, "sync_batch_size": 5000}}
-            (tmp / f"{db}.json").write_text(json.dumps(cfg))
-            p = subprocess.Popen([sys.executable, "-m", "system.migration", "--config", str(tmp / f"{db}.json")],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                        return p
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.05)
-            raise SystemExit("benchmark: migration service not ready")
+            return start_service("system.migration", cfg, tmp, tag=db)
 
         url = f"http://127.0.0.1:{port}"
         proc = start("profiles")
@@ -101,13 +90,11 @@ def main() -> None:
                 httpx.post(url + "/migration/sync", json={}, timeout=120)
                 r = httpx.post(url + "/migration/phase", json={"phase": phase}, timeout=120)
                 assert r.status_code == 200, r.text
-            import psutil
-            c0 = sum(psutil.Process(proc.pid).cpu_times()[:2])
+            c0 = cpu_seconds(proc)
             n, errors, lat = asyncio.run(load(url, args.seconds, args.workers, 5000))
-            cpu_ms = (sum(psutil.Process(proc.pid).cpu_times()[:2]) - c0) * 1000 / max(1, n)
+            cpu_ms = (cpu_seconds(proc) - c0) * 1000 / max(1, n)
             rows.append((phase, n / args.seconds, sorted(lat)[len(lat) // 2], p99(lat), errors, cpu_ms))
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(20)
+        proc.stop()
 
         # backfill: rows made in pg-old directly, copied by the sync job through the service
         async def fill() -> None:
@@ -130,15 +117,10 @@ def main() -> None:
         print(f"\nbackfill: {report['scanned']} rows in {report['seconds']:.2f} s = {report['rows_per_second']:.0f} rows/s "
               f"(target >= 5,000: {'met' if report['rows_per_second'] >= 5000 else 'NOT met'}); "
               f"verify: {verify['mismatches']} mismatches of {verify['old_count']} rows")
-        import os
         print(f"machine load average (1 min) at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     finally:
-        if proc and proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        if proc:
+            proc.stop()
         group.close()
         shutil.rmtree(tmp, ignore_errors=True)
 
