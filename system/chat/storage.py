@@ -46,6 +46,14 @@ PG_ERRORS = (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.Inter
              ConnectionError)
 
 
+def columns(msgs: list[dict]) -> list[list]:
+    """The arguments of ``INSERT`` for a batch of messages (one array a column)."""
+    return [[m["id"] for m in msgs], [m["conv"] for m in msgs], [m["seq"] for m in msgs],
+            [m["from"] for m in msgs], [m["to"] for m in msgs], [m.get("from_region") for m in msgs],
+            [m.get("to_region") for m in msgs], [m["body"] for m in msgs],
+            [m.get("sent_ts") for m in msgs], [m["ts"] for m in msgs]]
+
+
 def row_to_message(row) -> dict:
     return {"id": row["id"], "conv": row["conv"], "seq": row["seq"], "from": row["sender"],
             "to": row["recipient"], "from_region": row["from_region"], "to_region": row["to_region"],
@@ -89,10 +97,7 @@ class MessageStore:
             pass
 
     async def store_many(self, msgs: list[dict]) -> None:
-        cols = [[m["id"] for m in msgs], [m["conv"] for m in msgs], [m["seq"] for m in msgs],
-                [m["from"] for m in msgs], [m["to"] for m in msgs], [m.get("from_region") for m in msgs],
-                [m.get("to_region") for m in msgs], [m["body"] for m in msgs],
-                [m.get("sent_ts") for m in msgs], [m["ts"] for m in msgs]]
+        cols = columns(msgs)
         await self._run(lambda conn: conn.execute(INSERT, *cols))
 
     async def history(self, user: str, since: int = 0, conv: str | None = None,
