@@ -32,7 +32,8 @@ FAULT_KINDS = (
     "process.pause",      # SIGSTOP; continued at the end of the fault
     "process.stop",       # graceful stop; started at the end of the fault
     "process.restart",    # stop and start at once (a deploy); nothing to undo
-    "docker.kill", "docker.pause", "docker.disconnect",   # the docker runtime's equivalents
+    "docker.kill", "docker.pause", "docker.stop",         # the docker runtime's equivalents,
+    "docker.restart", "docker.disconnect",                # through the docker SDK
 )
 TOXIC_TYPES = ("latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data", "noop")
 INVARIANTS = ("chat.no_loss", "analytics.totals", "migration.agreement", "migration.no_lost_writes")
