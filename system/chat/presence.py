@@ -4,6 +4,9 @@
 TTL the server refreshes while the user stays connected: present = online, absent = offline.
 When Redis is unreachable (breaker open) presence is ``unknown`` and delivery falls back to
 the user's own NATS subject (see delivery.py).
+
+Presence of users homed in other regions comes from the cross-region replica
+(presence_sync.py); ``local_answer`` merges the two for users homed here.
 """
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from lab.errors import DependencyError
+from system.chat.presence_replica import Answer
 from system.common.breaker import BreakerOpen, CircuitBreaker
 
 REDIS_ERRORS = (RedisError, OSError, asyncio.TimeoutError, ConnectionError)
@@ -76,3 +80,20 @@ class SessionDirectory:
         except (DependencyError, BreakerOpen):
             return "unknown"
         return "online" if server else "offline"
+
+
+def local_answer(directory: str, tracked: Answer, region: str) -> Answer:
+    """Presence of a user homed in ``region``: the session directory decides online/offline
+    (it also holds the sessions of failed-over users, registered over NATS) and the replica
+    adds where and since when. Redis out: ``unknown``. The replica wins only where the
+    directory cannot know yet: the user is online in another region and that region's
+    registration has not arrived (in flight, or the regions are partitioned)."""
+    if directory == "unknown":
+        return Answer("unknown", None, None, True)
+    if directory == tracked.state:
+        return tracked
+    if tracked.state == "online" and tracked.region != region:
+        return tracked
+    if directory == "online":            # a change the replica has not applied yet
+        return Answer("online", None, None, False)
+    return Answer("offline", region, None, tracked.stale)

@@ -23,3 +23,6 @@ class ChatSettings(BaseModel):
     history_cache_size: int = Field(200, ge=1)
     history_limit: int = Field(500, ge=1)
     startup_timeout: float = Field(30.0, gt=0)
+    presence_heartbeat: float = Field(1.0, gt=0)       # each server's heartbeat to every region
+    presence_stale_after: float = Field(3.0, gt=0)     # a region not heard this long: its presence is stale
+    presence_flush_interval: float = Field(0.05, ge=0) # presence changes are batched this long
