@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
-from system.common.config import load_config_file, validate_config
+from system.common.config import GlobalServiceConfig, load_config_file, validate_config
 
 
 class AnalyticsDeps(BaseModel):
@@ -39,15 +39,9 @@ class AnalyticsSettings(BaseModel):
     lag_alarm_seconds: float = Field(5.0, gt=0)
 
 
-class AnalyticsConfig(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class AnalyticsConfig(GlobalServiceConfig):
     name: str = "analytics"
     role: str = "analytics"
-    host: str = "127.0.0.1"
-    port: int = Field(ge=0, le=65535)
-    regions: list[str] = Field(default_factory=lambda: ["us-east", "eu-west", "ap-south"], min_length=1)
-    log_file: str | None = None
-    events_file: str | None = None
     deps: AnalyticsDeps
     settings: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
 

@@ -59,6 +59,19 @@ class ServiceConfig(BaseModel):
                           key="secret_file")
 
 
+class GlobalServiceConfig(BaseModel):
+    """The common fields of a global (not per-region) service's config; each service
+    subclasses it with its own ``name``/``role`` defaults and typed ``deps`` and ``settings``."""
+    model_config = ConfigDict(extra="allow")
+    name: str
+    role: str
+    host: str = "127.0.0.1"
+    port: int = Field(ge=0, le=65535)
+    regions: list[str] = Field(default_factory=lambda: ["us-east", "eu-west", "ap-south"], min_length=1)
+    log_file: str | None = None
+    events_file: str | None = None
+
+
 M = TypeVar("M", bound=BaseModel)
 
 

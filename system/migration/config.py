@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
-from system.common.config import load_config_file, validate_config
+from system.common.config import GlobalServiceConfig, load_config_file, validate_config
 
 
 class MigrationDeps(BaseModel):
@@ -27,15 +27,9 @@ class MigrationSettings(BaseModel):
     sync_interval_seconds: float = Field(0.0, ge=0)  # > 0: run the sync job in the background
 
 
-class MigrationConfig(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class MigrationConfig(GlobalServiceConfig):
     name: str = "migration"
     role: str = "migration"
-    host: str = "127.0.0.1"
-    port: int = Field(ge=0, le=65535)
-    regions: list[str] = Field(default_factory=lambda: ["us-east", "eu-west", "ap-south"], min_length=1)
-    log_file: str | None = None
-    events_file: str | None = None
     deps: MigrationDeps
     settings: MigrationSettings = Field(default_factory=MigrationSettings)
 
