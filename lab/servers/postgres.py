@@ -52,6 +52,13 @@ def _give_to_user(path: Path, user: str) -> None:
             os.chown(os.path.join(root, f), entry.pw_uid, entry.pw_gid)
 
 
+def own_data_dir(data_dir: Path) -> None:
+    """Give a data directory laid down by another process (a restore) to the server's user."""
+    user = system_user()
+    if user:
+        _give_to_user(data_dir, user)
+
+
 def ensure_initialised(data_dir: Path) -> bool:
     """Run initdb on ``data_dir`` unless it already holds a cluster; True when it ran."""
     data_dir = data_dir.resolve()
