@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chaos import detection, hypothesis as hyp, judge, scoring, verdict as verdict_mod
+from chaos import detection, hypothesis as hyp, interleave, judge, scoring, verdict as verdict_mod
 from chaos.slis import Sample, per_second, window_stats
 
 
@@ -85,13 +85,8 @@ def analyse(exp: Any, *, t0: float, t_end: float, timeline: list[dict], samples:
             if "window" in p:
                 p["window"] = [round(p["window"][0] - t0, 3), round(p["window"][1] - t0, 3)]
 
-    judgement = None
-    if exp.control.enabled and win["faults"]:
-        control, experiment = judge.split_samples(samples, win["faults"], settle=exp.slo.settle_seconds)
-        metrics = {m: (judge.metric_values(control, m), judge.metric_values(experiment, m))
-                   for m in exp.control.metrics}
-        judgement = judge.judge(metrics, min_samples=exp.control.min_samples, rng=rng)
-        judgement["mode"] = "interleaved windows (control: outside faults; experiment: inside)"
+    judgement = control_judgement(exp, samples, timeline, win["faults"], t0, t_end, rng) \
+        if exp.control.enabled and win["faults"] else None
 
     faults_by_id = {f.id: f for f in exp.faults}
     v, reasons = verdict_mod.decide(status=status, hypothesis=hypothesis,
@@ -105,6 +100,46 @@ def analyse(exp: Any, *, t0: float, t_end: float, timeline: list[dict], samples:
     return {"slis": {"before": before, "during": during, "after": after, "per_second": rows},
             "measurements": measurements, "downtime_seconds": downtime, "budget_minutes_burned": burned,
             "hypothesis": hypothesis, "judgement": judgement, "verdict": v, "reasons": reasons, "score": score}
+
+
+def control_judgement(exp: Any, samples: list[Sample], timeline: list[dict], fault_windows: list[tuple[float, float]],
+                      t0: float, t_end: float, rng: Any = None) -> dict:
+    """The control side against the experiment side, per metric, in the experiment's control mode."""
+    ctl = exp.control
+    extra: dict[str, Any] = {}
+    if ctl.mode == "interleaved":
+        on, off = interleave.on_off_spans(timeline, ctl.window_seconds, t_end)
+        metrics = {m: (interleave.per_second_values(samples, off, m, skip=ctl.skip_seconds),
+                       interleave.per_second_values(samples, on, m, skip=ctl.skip_seconds))
+                   for m in ctl.metrics}
+        description = (f"interleaved windows of {ctl.window_seconds:g} s: per-second values of the fault-on "
+                       f"windows against the fault-off windows, {ctl.skip_seconds:g} s after each toggle left out")
+        extra = {"cycles": len(on), "window_seconds": ctl.window_seconds, "skip_seconds": ctl.skip_seconds,
+                 "on": [[round(a - t0, 3), round(b - t0, 3)] for a, b in on],
+                 "off": [[round(a - t0, 3), round(b - t0, 3)] for a, b in off]}
+    elif ctl.mode == "paths":
+        during = [s for s in samples if any(a <= s.intended_ts < b for a, b in fault_windows)]
+        control = [s for s in during if ctl.clean.matches(s)]
+        experiment = [s for s in during if ctl.faulted.matches(s)]
+        metrics = {m: (judge.metric_values(control, m), judge.metric_values(experiment, m)) for m in ctl.metrics}
+        description = (f"paths during the faults: {_path(ctl.faulted)} (experiment) against "
+                       f"{_path(ctl.clean)} (control)")
+        extra = {"clean": ctl.clean.model_dump(exclude_none=True), "faulted": ctl.faulted.model_dump(exclude_none=True)}
+    else:
+        control, experiment = judge.split_samples(samples, fault_windows, settle=exp.slo.settle_seconds)
+        metrics = {m: (judge.metric_values(control, m), judge.metric_values(experiment, m)) for m in ctl.metrics}
+        description = "windows: samples inside the fault windows against those outside them and their settle time"
+    out = judge.judge(metrics, min_samples=ctl.min_samples, rng=rng)
+    sides = [(r["n_control"], r["n_experiment"]) for r in out["metrics"]]
+    return {"mode": ctl.mode, "description": description,
+            "samples": {"control": max((c for c, _ in sides), default=0),
+                        "experiment": max((e for _, e in sides), default=0)},
+            "few_samples": any(r["few_samples"] for r in out["metrics"]), "min_samples": ctl.min_samples,
+            **out, **extra}
+
+
+def _path(f: Any) -> str:
+    return " ".join(f"{k} {v}" for k, v in f.model_dump(exclude_none=True).items())
 
 
 def _applied_pairs(exp: Any, timeline: list[dict]):

@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from chaos import analysis as analysis_mod, detection, journal as journal_mod, recovery
+from chaos import analysis as analysis_mod, detection, interleave, journal as journal_mod, recovery
 from chaos.experiment import Experiment
 from chaos.fault_session import FaultSession
 from chaos.faults.base import drivers_for_state
@@ -99,6 +99,7 @@ def run_experiment(exp: Experiment, opts: EngineOptions) -> dict:
 
     exp_dir = Path(opts.out_dir) / "experiments" / exp.name
     exp_dir.mkdir(parents=True, exist_ok=True)
+    exp = interleave.expand(exp)          # control.mode interleaved: one fault per on-window
     run = _Run(exp, opts, exp_dir)
     run.timeline = [{"id": f.id, "kind": f.kind, "target": f.target, "targets": [],
                      "failure_mode": f.failure_mode or f.kind.replace(".", "_"), "at": f.at, "for": f.duration,
@@ -137,8 +138,7 @@ def _execute(run: _Run, state: Any) -> None:
     session = FaultSession(str(opts.state_dir), drivers, experiment=exp.name, clock=opts.clock,
                            handle_signals=opts.handle_signals)
     with session:
-        planned = {f.id: session.plan(f, path=exp.file, line=exp.line_of("faults", i, "target"))
-                   for i, f in enumerate(exp.faults)}
+        planned = {f.id: session.plan(f, path=exp.file, line=_fault_line(exp, f.id)) for f in exp.faults}
         run.planned = planned
         for row in run.timeline:
             row["targets"] = planned[row["id"]].targets
@@ -168,6 +168,15 @@ def _execute(run: _Run, state: Any) -> None:
     if session.errors:       # a fault that could not be undone leaves the lab broken: not a result
         run.errors.extend(session.errors)
         run.status = "failed"
+
+
+def _fault_line(exp: Experiment, fault_id: str) -> int | None:
+    """The line of a fault's target in the file (a toggled fault: that of the fault it came from)."""
+    ids = [fault_id, interleave.origin_id(fault_id)]
+    for i, f in enumerate(exp.source.get("faults") or []):
+        if isinstance(f, dict) and f.get("id", f"f{i + 1}") in ids:
+            return exp.line_of("faults", i, "target")
+    return None
 
 
 def _loop(run: _Run, session: FaultSession, planned: dict, endpoints: dict[str, str]) -> None:

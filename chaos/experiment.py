@@ -234,13 +234,65 @@ class Slo(_Model):
     budget_allowance_minutes: float = Field(default=4.38, gt=0)  # scoring: a month's budget
 
 
+class PathFilter(_Model):
+    """Which samples belong to one path of the load: the users of a region, one operation."""
+
+    region: str | None = None
+    operation: str | None = None
+
+    @model_validator(mode="after")
+    def _some_key(self) -> "PathFilter":
+        if self.region is None and self.operation is None:
+            raise ValueError("a path needs 'region' or 'operation'")
+        return self
+
+    def matches(self, sample: Any) -> bool:
+        return ((self.region is None or sample.region == self.region)
+                and (self.operation is None or sample.operation == self.operation))
+
+
+CONTROL_MODES = ("windows", "interleaved", "paths")
+
+
 class Control(_Model):
-    """Kayenta-style judgement of the fault windows against the clean windows."""
+    """Kayenta-style judgement of an experiment side against a control side (docs/experiments.md).
+
+    ``windows``: samples inside the fault windows against samples outside them. ``interleaved``:
+    every fault toggled on and off in windows of ``window_seconds``; per-second SLIs of the
+    on-windows against the off-windows. ``paths``: during the faults, the samples of the
+    ``faulted`` path against those of the ``clean`` path of the same load.
+    """
 
     enabled: bool = True
+    mode: Literal["windows", "interleaved", "paths"] = "windows"
     min_samples: int = Field(default=50, ge=1)
-    metrics: list[Literal["latency_ms", "success", "availability_per_second"]] = Field(
-        default_factory=lambda: ["latency_ms", "success"])
+    metrics: list[Literal["latency_ms", "success", "availability_per_second"]] | None = None
+    window_seconds: float | None = Field(default=None, gt=0)   # interleaved: each on and each off window
+    skip_seconds: float = Field(default=1.0, ge=0)             # interleaved: left out after each toggle
+    clean: PathFilter | None = None                            # paths: the control path
+    faulted: PathFilter | None = None                          # paths: the experiment path
+
+    @model_validator(mode="after")
+    def _fields_for_mode(self) -> "Control":
+        interleaved, paths = self.mode == "interleaved", self.mode == "paths"
+        if interleaved and self.window_seconds is None:
+            raise ValueError("mode interleaved needs 'window_seconds' (the length of each on and off window)")
+        if not interleaved and self.window_seconds is not None:
+            raise ValueError(f"'window_seconds' only applies to mode interleaved, not {self.mode}")
+        if interleaved and self.skip_seconds + 1 > self.window_seconds:
+            raise ValueError(f"skip_seconds {self.skip_seconds:g} leaves no whole second of a "
+                             f"{self.window_seconds:g} s window; lower it or lengthen window_seconds")
+        if paths and (self.clean is None or self.faulted is None):
+            raise ValueError("mode paths needs 'clean' and 'faulted' (e.g. {region: eu-west} and {region: us-east})")
+        if not paths and (self.clean is not None or self.faulted is not None):
+            raise ValueError(f"'clean' and 'faulted' only apply to mode paths, not {self.mode}")
+        if paths and self.clean == self.faulted:
+            raise ValueError("the clean and the faulted path select the same samples")
+        if self.metrics is None:
+            self.metrics = (["availability_per_second", "latency_ms"] if interleaved else ["latency_ms", "success"])
+        if interleaved and "success" in self.metrics:
+            raise ValueError("mode interleaved judges per-second values: use availability_per_second, not success")
+        return self
 
 
 class Experiment(_Model):
@@ -290,11 +342,24 @@ class Experiment(_Model):
                                  f"fault ends at {self.last_fault_end:g} s and slo.settle_seconds is "
                                  f"{self.slo.settle_seconds:g} s; lengthen load.duration to at least "
                                  f"{self.last_fault_end + self.slo.settle_seconds + 1:g}")
+        if self.control.enabled and self.control.mode == "interleaved":
+            self._interleaving_fits(self.control.window_seconds)
         ids = [f.id for f in self.faults]
         dup = {i for i in ids if ids.count(i) > 1}
         if dup:
             raise ValueError(f"fault ids must be unique, repeated: {', '.join(sorted(dup))}")
         return self
+
+    def _interleaving_fits(self, window: float) -> None:
+        if not self.faults:
+            raise ValueError("control: mode interleaved toggles the faults, but there are none")
+        cycle = 2 * window
+        for i, fault in enumerate(self.faults):
+            cycles = fault.duration / cycle
+            if cycles < 1 or abs(cycles - round(cycles)) > 1e-6:
+                raise ValueError(f"faults.{i}.for: {fault.duration:g} s is not a whole number of on/off cycles "
+                                 f"of 2 x control.window_seconds = {cycle:g} s; use "
+                                 f"{max(1, round(cycles)) * cycle:g}")
 
     def line_of(self, *path: Any) -> int | None:
         return self.lines.line_of(path) if isinstance(self.lines, LineMap) else None
@@ -332,10 +397,10 @@ def _translate(exc: ValidationError, path: str, lines: LineMap, model: type[Base
         choices = re.findall(r"'([^']+)'", expected)
         msg = f"{err['input']!r} is not allowed, expected one of {expected}{_suggest(str(err['input']), choices)}"
     # "faults.0: ends at ..." from a model validator: point at that item
-    m = re.match(r"^(faults|actions)\.(\d+): ", msg) or re.match(r"^(load)\.(duration): ", msg)
+    # "faults.0.for: ..." from a model validator: point at that item and key
+    m = re.match(r"^((?:faults|actions)\.\d+(?:\.[a-z_]+)?|load\.duration|control): ", msg)
     if m:
-        second = int(m.group(2)) if m.group(2).isdigit() else m.group(2)
-        data_loc = data_loc + (m.group(1), second)
+        data_loc = data_loc + tuple(int(p) if p.isdigit() else p for p in m.group(1).split("."))
         key = ".".join(str(p) for p in data_loc)
         msg = msg[m.end():]
     return ConfigError(msg, path=path, line=lines.line_of(data_loc), key=key)

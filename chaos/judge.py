@@ -8,8 +8,11 @@ significant), *Low* when below ``-bound``, else *Pass*; ``bound = tolerance × |
 interval alone). Success (0/1 per request) is judged on the difference of success rates
 with a normal interval and an absolute bound (1 point by default), because its
 Hodges-Lehmann shift is 0 whenever both medians are 1. Whether High or Low is bad depends on the metric (latency up, success down).
-Score = 100 × Pass / all metrics. Fewer than ``min_samples`` on either side adds a warning:
-the test has little power there (Kayenta users hit this, orca#2299).
+Score = 100 × Pass / all metrics. Each metric records the U statistic (of the experiment
+side), the p-value and two effect sizes: the common-language effect size ``cles`` =
+P(experiment > control) and the rank-biserial correlation 2·cles − 1. Fewer than
+``min_samples`` on either side sets ``few_samples`` and adds a warning: the test has little
+power there (Kayenta users hit this, orca#2299).
 """
 from __future__ import annotations
 
@@ -48,16 +51,18 @@ def compare(control: list[float], experiment: list[float], *, metric: str = "lat
             rng: np.random.Generator | None = None) -> dict:
     c = np.asarray(control, dtype=float)
     e = np.asarray(experiment, dtype=float)
+    few = bool(c.size < min_samples or e.size < min_samples)
     out: dict[str, Any] = {"metric": metric, "n_control": int(c.size), "n_experiment": int(e.size),
-                           "warnings": []}
-    if c.size < min_samples or e.size < min_samples:
+                           "few_samples": few, "warnings": []}
+    if few:
         out["warnings"].append(f"few samples (control {c.size}, experiment {e.size}, want >= {min_samples}): "
                                f"the test has little power")
     if c.size == 0 or e.size == 0:
-        out.update(classification="NoData", p_value=None, estimate=None, ci=None, cles=None)
+        out.update(classification="NoData", u_statistic=None, p_value=None, estimate=None, ci=None, cles=None)
         return out
     if np.array_equal(np.unique(c), np.unique(e)) and c.size == e.size and np.array_equal(np.sort(c), np.sort(e)):
-        out.update(classification="Pass", p_value=1.0, estimate=0.0, ci=[0.0, 0.0], cles=0.5,
+        out.update(classification="Pass", u_statistic=c.size * e.size / 2, p_value=1.0, estimate=0.0,
+                   ci=[0.0, 0.0], cles=0.5, rank_biserial=0.0,
                    median_control=float(np.median(c)), median_experiment=float(np.median(e)))
         return out
     try:
@@ -86,9 +91,10 @@ def compare(control: list[float], experiment: list[float], *, metric: str = "lat
         cls = "Pass"
     bad = BAD_DIRECTION.get(metric, "either")
     harmful = (cls == "High" and bad in ("increase", "either")) or (cls == "Low" and bad in ("decrease", "either"))
-    out.update(classification=cls, harmful=harmful, p_value=round(p, 6), estimate=round(est, 6),
+    cles = u / (c.size * e.size)                        # P(experiment > control), ties count half
+    out.update(classification=cls, harmful=harmful, u_statistic=u, p_value=round(p, 6), estimate=round(est, 6),
                ci=[round(lo, 6), round(hi, 6)], bound=round(bound, 6),
-               cles=round(u / (c.size * e.size), 4),       # P(experiment > control)
+               cles=round(cles, 4), rank_biserial=round(2 * cles - 1, 4),
                median_control=float(np.median(c)), median_experiment=float(np.median(e)),
                relative_shift=round(est / float(np.median(c)), 4) if np.median(c) else None)
     return out
