@@ -28,7 +28,8 @@ from lab.errors import DependencyError
 from system.chat import protocol
 from system.chat.delivery import ANY_SUBJECT, RegionConsumer, deliver_subject
 from system.chat.history_cache import HistoryCache
-from system.chat.presence import RedisDeps, SessionDirectory
+from system.chat.presence import RedisDeps, SessionDirectory, local_answer
+from system.chat.presence_sync import PresenceSync
 from system.chat.protocol import FrameError
 from system.chat.ratelimit import TokenBucket
 from system.chat.sender_copy import SenderCopies
@@ -147,6 +148,9 @@ class ChatService:
         self.store = MessageStore(config.deps.postgres, self.pg_breaker)
         self.redis = RedisDeps(config.deps.redis, self.redis_breaker)
         self.directory = SessionDirectory(self.redis, self.name, ttl=s.session_ttl)
+        self.presence_sync = PresenceSync(self.name, self.region, self.regions, heartbeat=s.presence_heartbeat,
+                                          stale_after=s.presence_stale_after,
+                                          flush_interval=s.presence_flush_interval, metrics=m)
         self.cache = HistoryCache(self.redis, size=s.history_cache_size)
         self.sender_copies = SenderCopies(self)
         self.consumer = RegionConsumer(self)
@@ -206,6 +210,7 @@ class ChatService:
         await self.nc.subscribe(f"session.register.{self.region}", queue=f"chat-{self.region}",
                                 cb=self._on_remote_session)
         await self.nc.subscribe(f"presence.{self.region}", queue=f"chat-{self.region}", cb=self._on_presence_query)
+        await self.presence_sync.start(self.nc)
         await self.store.start()
         await self.consumer.start()
         self.sender_copies.start()
@@ -222,6 +227,7 @@ class ChatService:
         await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.consumer.stop()
         await self.sender_copies.stop()
+        await self.presence_sync.stop()
         if self.nc is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.nc.drain(), 3)
@@ -331,6 +337,7 @@ class ChatService:
         self.conns.setdefault(conn.user, set()).add(conn)
         self.m_conns.inc()
         if first:
+            self.presence_sync.online(conn.user)
             await self._register_sessions([conn.user])
             if self._home(conn.user) != self.region and conn.user not in self.exile_subs:
                 # a failed-over user: also listen on their own subject, which senders publish
@@ -346,6 +353,7 @@ class ChatService:
             conns.discard(conn)
             if not conns:
                 del self.conns[conn.user]
+                self.presence_sync.offline(conn.user)
                 sub = self.exile_subs.pop(conn.user, None)
                 if sub is not None:
                     with contextlib.suppress(Exception):
@@ -473,15 +481,14 @@ class ChatService:
             except DependencyError as exc:
                 raise DependencyError("history is unavailable: PostgreSQL and Redis are both down") from exc
 
-    async def presence(self, user: str) -> str:
+    async def presence(self, user: str) -> dict:
+        """``{state, region, as_of, stale}`` from the cross-region replica (presence_sync.py);
+        for a user homed here the region's session directory decides (presence.py)."""
         home = home_region(user, self.regions)
+        answer = self.presence_sync.query(user, home)
         if home == self.region:
-            return await self.directory.presence(user)
-        try:
-            reply = await self.nc.request(f"presence.{home}", user.encode(), timeout=0.5)
-            return reply.data.decode()
-        except Exception:  # noqa: BLE001 - the other region did not answer
-            return "unknown"
+            answer = local_answer(await self.directory.presence(user), answer, self.region)
+        return answer.as_dict()
 
     def readiness(self) -> tuple[bool, dict]:
         nats_ok = bool(self.nc and self.nc.is_connected)
@@ -565,12 +572,12 @@ def build_app(service: ChatService, *, lifespan: bool = True) -> Starlette:
         try:
             authed(request)
             user = check_user(request.query_params.get("user", ""))
-            status = await service.presence(user)
+            answer = await service.presence(user)
         except AuthError as exc:
             return err(401, str(exc))
         except UnknownUser as exc:
             return err(400, str(exc))
-        return JSONResponse({"user": user, "status": status})
+        return JSONResponse({"user": user, "status": answer["state"], **answer})
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"ok": True, "server": service.name})
