@@ -14,22 +14,9 @@ from pathlib import Path
 import httpx
 
 from lab.servers.base import free_port
+from waiting import wait_for  # noqa: F401 - re-exported for the tests
 
 REGIONS = ["us-east", "eu-west", "ap-south"]
-
-
-def wait_for(check, what: str, timeout: float = 30.0, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            value = check()
-            if value:
-                return value
-        except Exception as exc:  # noqa: BLE001 - polling
-            last = exc
-        time.sleep(interval)
-    raise AssertionError(f"{what}: not true after {timeout} s (last: {last!r})")
 
 
 class Service:

@@ -6,29 +6,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
 from chaos.proxy import FaultProxy, server_command
 from lab.servers.base import free_port
-
-DEADLINE = 30.0
-
-
-def wait_for(check, what: str, timeout: float = DEADLINE, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            value = check()
-            if value:
-                return value
-        except Exception as exc:  # noqa: BLE001 - polling
-            last = exc
-        time.sleep(interval)
-    raise AssertionError(f"{what}: not true after {timeout} s (last error: {last!r})")
+from waiting import wait_for  # noqa: F401 - re-exported for the tests
 
 
 class Proc:
