@@ -47,6 +47,13 @@ def time_to_page(durations: np.ndarray, fractions: np.ndarray, *, slo: float,
     if durations.ndim == 1:
         durations, fractions = durations[:, None], fractions[:, None]
     eps = 1.0 - slo
+    # bad over any window is at most the incident's whole area: smaller ones never page
+    can = (durations * fractions).sum(axis=1) >= min(r.burn * eps * r.long_hours for r in rules)
+    if not can.all():
+        out = np.full(len(durations), np.nan)
+        if can.any():
+            out[can] = time_to_page(durations[can], fractions[can], slo=slo, rules=rules)
+        return out
     starts = np.concatenate([np.zeros((len(durations), 1)), np.cumsum(durations, axis=1)[:, :-1]], axis=1)
     area = durations * fractions
     cum_end = np.cumsum(area, axis=1)

@@ -22,6 +22,7 @@ import numpy as np
 
 from sim import streams
 from sim.burn_rate import time_to_page
+from sim.distributions import Fixed
 from sim.episodes import ChunkTotals, month_of
 from sim.topology import Topology, _Sum, integrate_vec
 
@@ -108,14 +109,10 @@ class FastEngine:
     # ------------------------------------------------------------------------------------------
     def run_chunk(self, chunk: int, years: int) -> ChunkTotals:
         topo = self.topo
-        ep = {k: [] for k in ("year", "start", "p1", "p2", "tab1", "tab2", "attr")}
-        failures = np.zeros(len(self.names))
+        acc = _Chunk(self, years)
+        add = acc.add
+        failures = acc.failures
         inst_events: dict[int, list] = {}
-
-        def add(year, start, p1, p2, tab1, tab2, attr):
-            ep["year"].append(year); ep["start"].append(start); ep["p1"].append(p1)
-            ep["p2"].append(p2); ep["tab1"].append(tab1); ep["tab2"].append(tab2)
-            ep["attr"].append(np.broadcast_to(attr, year.shape))
 
         for mode, rows in zip(topo.modes, self.mode_rows):
             group = topo.model.groups[mode.group]
@@ -125,24 +122,20 @@ class FastEngine:
             attr_group = self.name_index[mode.charge_group_loss_to]
             for local, slot in enumerate(mode.slots):
                 # one stream per (mode, location): what-ifs on other regions keep these draws
-                source = f"{mode.name}@{topo.slot_location(slot)}"
-                rng = {p: streams.stream(self.seed, chunk, source, p) for p in
-                       (streams.ARRIVALS, streams.DURATIONS, streams.DETECTION, streams.FAILOVER,
-                        streams.RECOVERY, streams.BURSTS, streams.CCF)}
-                row = {kind: np.asarray(ids[local]) for kind, ids in rows.items()}
+                rng = _Streams(self.seed, chunk, f"{mode.name}@{topo.slot_location(slot)}")
+                row = {kind: int(ids[local]) for kind, ids in rows.items()}
                 if mode.rate > 0:
-                    year, t, inst, dur, td, tf = self._renewal_failures(mode, rng, years, n)
+                    year, t, inst, dur = self._renewal_failures(mode, rng, years, n)
                     if mode.burst_probability > 0 and redundant:
-                        year, t, inst, dur, td, tf = self._bursts(mode, rng, year, t, inst, dur, td, tf, n)
+                        year, t, inst, dur = self._bursts(mode, rng[streams.BURSTS], year, t, inst, dur, n)
                     failures[attr_self] += len(t)
+                    td = _draw(mode.detection, rng, streams.DETECTION, len(t))
                     if redundant:
                         p1 = np.minimum(td, dur)
-                        zero = np.zeros(len(t), np.int64)
-                        tab1 = zero + row["partial"] if "partial" in row else zero
-                        tab2 = zero + row["capacity"] if "capacity" in row else zero
-                        add(year, t, p1, dur - p1, tab1, tab2, attr_self)
+                        add(year, t, p1, dur - p1, row.get("partial", 0), row.get("capacity", 0), attr_self)
                         inst_events.setdefault(slot, []).append((year, t, np.minimum(t + dur, YEAR), inst))
                     else:
+                        tf = _draw(mode.failover, rng, streams.FAILOVER, len(t))
                         self._group_episodes(add, group, row, year, t, dur, td, tf, attr_group)
                 if mode.ccf_rate > 0:
                     r = rng[streams.CCF]
@@ -161,63 +154,67 @@ class FastEngine:
 
         for slot_index, parts in inst_events.items():
             self._overlap_episodes(add, chunk, slot_index, parts)
-
-        if not ep["year"]:
-            empty = np.zeros(years)
-            return ChunkTotals(years, empty, np.zeros((years, 12)), np.zeros(len(self.names)), failures)
-        cat = {k: np.concatenate(v) for k, v in ep.items()}
-        return self._totals(years, cat, failures)
+        return acc.totals()
 
     # ------------------------------------------------------------------------------------------
     def _renewal_failures(self, mode, rng, years, n):
-        """Failure times of every (year, instance) of one slot: exact alternating renewal."""
-        owners = years * n
-        cnt = rng[streams.ARRIVALS].poisson(mode.rate * YEAR, owners)
-        seg = cnt + 1
-        ends = np.cumsum(seg)
-        spacing = rng[streams.ARRIVALS].standard_exponential(int(ends[-1]))
-        cs = np.cumsum(spacing)
-        base = cs[ends - seg] - spacing[ends - seg]
-        total = cs[ends - 1] - base
-        is_point = np.ones(len(spacing), dtype=bool)
-        is_point[ends - 1] = False
-        owner = np.repeat(np.arange(owners), cnt)
-        up_time = (cs[is_point] - base[owner]) / total[owner] * YEAR
-        m = len(owner)
-        dur = mode.duration.sample(rng[streams.DURATIONS], m) + mode.recovery.sample(rng[streams.RECOVERY], m)
-        excl = np.concatenate([[0.0], np.cumsum(dur)])
-        first = (np.cumsum(cnt) - cnt)[owner]
-        t = up_time + excl[:-1] - excl[first]
-        td = mode.detection.sample(rng[streams.DETECTION], m)
-        tf = mode.failover.sample(rng[streams.FAILOVER], m)
-        keep = t < YEAR
-        owner = owner[keep]
-        return owner // n, t[keep], owner % n, dur[keep], td[keep], tf[keep]
+        """Failure times of every (year, instance) of one slot: exact alternating renewal.
 
-    def _bursts(self, mode, rng, year, t, inst, dur, td, tf, n):
+        Up-times are exponential, so the failures' positions in *up-time* are a Poisson
+        process; drawn on the owners' (year x instance) up-time axes laid end to end, one
+        exponential spacing per failure.  Each failure is then shifted to calendar time by
+        the outages before it in its own year and instance, and cut at the year's end.
+        """
+        owners = years * n
+        span = owners * YEAR
+        gap = 1.0 / mode.rate
+        r = rng[streams.ARRIVALS]
+        expected = span / gap
+        spacings = lambda k: np.cumsum(r.standard_exponential(k, dtype=np.float32), dtype=np.float64)  # noqa: E731
+        pos = spacings(int(expected + 6 * expected ** 0.5 + 16)) * gap
+        while pos[-1] < span:  # rare: more failures than the block holds
+            more = spacings(max(len(pos) // 4, 16)) * gap + pos[-1]
+            pos = np.concatenate([pos, more])
+        pos = pos[:np.searchsorted(pos, span)]
+        owner = np.minimum((pos * (1.0 / YEAR)).astype(np.int64), owners - 1)
+        up = pos - owner * YEAR
+        m = len(pos)
+        dur = mode.duration.sample(rng[streams.DURATIONS], m)
+        dur += _draw(mode.recovery, rng, streams.RECOVERY, m)
+        # outages before each failure in its own owner: running sum minus the owner's start
+        before = np.cumsum(dur) - dur
+        first = np.ones(m, dtype=bool)
+        first[1:] = owner[1:] != owner[:-1]
+        t = up + before - np.maximum.accumulate(np.where(first, before, 0.0))
+        keep = np.flatnonzero(t < YEAR)
+        if len(keep) < m:
+            owner, t, dur = owner[keep], t[keep], dur[keep]
+        if n == 1:
+            return owner, t, np.zeros(len(t), np.int64), dur
+        year, inst = np.divmod(owner, n)
+        return year, t, inst, dur
+
+    def _bursts(self, mode, r, year, t, inst, dur, n):
         """Ford-style bursts: a failure drags ``extra`` siblings down within the window."""
-        r = rng[streams.BURSTS]
         hit = np.flatnonzero(r.random(len(t)) < mode.burst_probability)
-        parts = [(year, t, inst, dur, td, tf)]
+        parts = [(year, t, inst, dur)]
         for j in range(1, min(mode.burst_extra, n - 1) + 1):
             k = len(hit)
             tj = t[hit] + r.random(k) * mode.burst_window
             dj = mode.duration.sample(r, k) + mode.recovery.sample(r, k)
-            parts.append((year[hit], tj, (inst[hit] + j) % n, dj,
-                          mode.detection.sample(r, k), mode.failover.sample(r, k)))
+            parts.append((year[hit], tj, (inst[hit] + j) % n, dj))
         cat = [np.concatenate(p) for p in zip(*parts)]
         keep = cat[1] < YEAR
         return tuple(a[keep] for a in cat)
 
     @staticmethod
     def _group_episodes(add, group, row, year, t, dur, td, tf, attr):
-        zero = np.zeros(len(t), np.int64)
         if group.failover:
             p1 = np.minimum(td + tf, dur)
-            add(year, t, p1, dur - p1, zero + row["failing"], zero + row["failed_over"], attr)
+            add(year, t, p1, dur - p1, row["failing"], row["failed_over"], attr)
         else:
             p1 = np.minimum(td, dur)
-            add(year, t, p1, dur - p1, zero + row["group_u"], zero + row["group_d"], attr)
+            add(year, t, p1, dur - p1, row["group_u"], row["group_d"], attr)
 
     def _overlap_episodes(self, add, chunk, slot_index, parts):
         """Times when at least n-k+1 distinct instances of a slot are down, swept exactly."""
@@ -228,6 +225,18 @@ class FastEngine:
         start = np.concatenate([p[1] for p in parts])
         end = np.concatenate([p[2] for p in parts])
         inst = np.concatenate([p[3] for p in parts])
+        # only failures that overlap another one can take the group below k, and most overlap
+        # nothing: the exact sweep below runs on the clusters of overlapping failures only
+        axis_start = start + year * _SEP
+        order = np.argsort(axis_start)
+        run_end = np.maximum.accumulate((end + year * _SEP)[order])
+        new = np.ones(len(order), dtype=bool)
+        new[1:] = axis_start[order[1:]] >= run_end[:-1]
+        cluster = np.cumsum(new) - 1
+        keep = order[np.bincount(cluster)[cluster] >= 2]
+        if len(keep) < 2:
+            return
+        year, start, end, inst = year[keep], start[keep], end[keep], inst[keep]
         if len(parts) > 1 or self.slot_may_double[slot_index]:
             # union of each instance's intervals (an instance down twice is still one instance);
             # one renewal process per instance never overlaps itself, so this is often skipped
@@ -264,34 +273,82 @@ class FastEngine:
         attr = self.overlap_charge[slot_index]
         if slot.spec.failover:
             p1 = np.minimum(td + self.group_failover.sample(rng, m), dur)
-            add(y, t, p1, dur - p1, np.full(m, rows["failing"]), np.full(m, rows["failed_over"]), attr)
+            add(y, t, p1, dur - p1, rows["failing"], rows["failed_over"], attr)
         else:
             p1 = np.minimum(td, dur)
-            add(y, t, p1, dur - p1, np.full(m, rows["group_u"]), np.full(m, rows["group_d"]), attr)
+            add(y, t, p1, dur - p1, rows["group_u"], rows["group_d"], attr)
 
-    def _totals(self, years: int, ep: dict, failures: np.ndarray) -> ChunkTotals:
-        start = ep["start"]
-        p1 = np.minimum(ep["p1"], YEAR - start)
-        p2 = np.clip(np.minimum(ep["p2"], YEAR - start - p1), 0.0, None)
-        i1 = integrate_vec(self.bad, self.cum, ep["tab1"], start, start + p1)
-        i2 = integrate_vec(self.bad, self.cum, ep["tab2"], start + p1, start + p1 + p2)
+
+def _draw(dist, rng: "_Streams", purpose: int, size: int):
+    """``size`` draws from the source's stream for ``purpose``; a fixed value is one scalar
+    (no stream is made for it, and the arrays it meets broadcast it)."""
+    if isinstance(dist, Fixed):
+        return dist.value
+    return dist.sample(rng[purpose], size)
+
+
+class _Streams(dict):
+    """The generators of one (chunk, source), made on first use (most sources need few)."""
+
+    def __init__(self, seed: int, chunk: int, source: str) -> None:
+        super().__init__()
+        self.key = (seed, chunk, source)
+
+    def __missing__(self, purpose: int) -> np.random.Generator:
+        self[purpose] = rng = streams.stream(*self.key, purpose)
+        return rng
+
+
+class _Chunk:
+    """Episodes of one chunk integrated as they come: monthly minutes, attribution, alerts.
+
+    Every call of :meth:`add` has one table row per phase, so the integral reads a single
+    24-hour profile; attribution is a sum per call.
+    """
+
+    def __init__(self, engine: FastEngine, years: int) -> None:
+        self.e, self.years = engine, years
+        self.failures = np.zeros(len(engine.names))
+        self.attribution = np.zeros(len(engine.names))
+        self.sample = min(years, engine.burn_sample_years)
+        self.keys, self.minutes, self.burn = [], [], []
+
+    def add(self, year, start, p1, p2, row1: int, row2: int, attr: int) -> None:
+        if not len(start) or (row1 == 0 and row2 == 0):
+            return
+        e = self.e
+        p1 = np.minimum(p1, YEAR - start)
+        p2 = np.clip(np.minimum(p2, YEAR - start - p1), 0.0, None)
+        i1 = integrate_vec(e.bad, e.cum, row1, start, start + p1)
+        i2 = integrate_vec(e.bad, e.cum, row2, start + p1, start + p1 + p2)
         minutes = (i1 + i2) * 60.0
-        year = ep["year"]
-        downtime = np.bincount(year, minutes, minlength=years)
-        monthly = np.bincount(year * 12 + month_of(start), minutes, minlength=years * 12).reshape(years, 12)
-        attribution = np.bincount(ep["attr"], minutes, minlength=len(self.names))
-        # the alert replay runs on the first burn_sample_years of the chunk (its costliest step)
-        sample = min(years, self.burn_sample_years)
-        hit = (minutes > 0) & (year < sample)
-        totals = ChunkTotals(years, downtime, monthly, attribution, failures, incidents=int(hit.sum()),
-                             burn_years=sample)
-        if totals.incidents:
-            d = np.stack([p1[hit], p2[hit]], axis=1)
+        self.keys.append(year * 12 + month_of(start))
+        self.minutes.append(minutes)
+        self.attribution[attr] += minutes.sum()
+        if self.sample:
+            hit = np.flatnonzero((minutes > 0) & (year < self.sample))
+            if len(hit):
+                self.burn.append((p1[hit], p2[hit], i1[hit], i2[hit], minutes[hit]))
+
+    def totals(self) -> ChunkTotals:
+        years = self.years
+        if self.minutes:
+            monthly = np.bincount(np.concatenate(self.keys), np.concatenate(self.minutes),
+                                  minlength=years * 12).reshape(years, 12)
+        else:
+            monthly = np.zeros((years, 12))
+        totals = ChunkTotals(years, monthly.sum(axis=1), monthly, self.attribution, self.failures,
+                             burn_years=self.sample)
+        if self.burn:
+            p1, p2, i1, i2, minutes = (np.concatenate(c) for c in zip(*self.burn))
+            totals.incidents = len(minutes)
+            # the alert replay runs on the first burn_sample_years of the chunk (its costliest step)
+            d = np.stack([p1, p2], axis=1)
             with np.errstate(invalid="ignore", divide="ignore"):
-                f = np.where(d > 0, np.stack([i1[hit], i2[hit]], axis=1) / np.where(d > 0, d, 1), 0.0)
-            ttp = time_to_page(d, f, slo=self.topo.model.slo)
+                f = np.where(d > 0, np.stack([i1, i2], axis=1) / np.where(d > 0, d, 1), 0.0)
+            ttp = time_to_page(d, f, slo=self.e.topo.model.slo)
             paged = ~np.isnan(ttp)
             totals.pages = int(paged.sum())
             totals.time_to_page_sum = float(ttp[paged].sum() * 60.0)
-            totals.paged_downtime = float(minutes[hit][paged].sum())
+            totals.paged_downtime = float(minutes[paged].sum())
         return totals

@@ -286,7 +286,11 @@ def _F(bad, cum, t: float) -> float:
 
 def integrate_vec(bad: np.ndarray, cum: np.ndarray, table: np.ndarray,
                   a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Vectorised :func:`integrate`: ``bad`` (T, 24), ``cum`` (T, 25), ``table`` indexes rows."""
+    """Vectorised :func:`integrate`: ``bad`` (T, 24), ``cum`` (T, 25), ``table`` indexes rows
+    (an array, or one row for every interval)."""
+    scalar = np.ndim(table) == 0
+    if scalar and cum[table, 24] == 0.0:
+        return np.zeros(len(a))
     bad_flat, cum_flat = bad.ravel(), cum.ravel()
     hour_a = np.floor(a)
     # most outages begin and end inside one clock hour: one table lookup, no cumulative sums
@@ -294,7 +298,7 @@ def integrate_vec(bad: np.ndarray, cum: np.ndarray, table: np.ndarray,
     out = (b - a) * bad_flat.take(table * 24 + (hour_a.astype(np.int64) % 24))
     cross = np.flatnonzero(~same)
     if len(cross):
-        t, ac, bc = table[cross], a[cross], b[cross]
+        t, ac, bc = (table if scalar else table[cross]), a[cross], b[cross]
         row_bad, row_cum = t * 24, t * 25
         per_day = cum_flat.take(row_cum + 24)
         out[cross] = (_F_vec(bad_flat, cum_flat, row_bad, row_cum, per_day, bc)
