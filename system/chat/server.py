@@ -47,6 +47,7 @@ log = logging.getLogger("nineslab.chat")
 
 
 RESUME_GRACE_SECONDS = 2.0
+PRESENCE_BATCH_LIMIT = 1000
 
 
 def inbox_subject(user: str) -> str:
@@ -571,6 +572,11 @@ def build_app(service: ChatService, *, lifespan: bool = True) -> Starlette:
     async def presence(request: Request) -> Response:
         try:
             authed(request)
+            if "users" in request.query_params:         # a contact list: many users in one call
+                users = [check_user(u) for u in request.query_params["users"].split(",")]
+                if len(users) > PRESENCE_BATCH_LIMIT:
+                    return err(400, f"ask for at most {PRESENCE_BATCH_LIMIT} users at a time, not {len(users)}")
+                return JSONResponse({"presence": {u: await service.presence(u) for u in users}})
             user = check_user(request.query_params.get("user", ""))
             answer = await service.presence(user)
         except AuthError as exc:

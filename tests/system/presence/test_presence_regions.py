@@ -61,6 +61,13 @@ def test_presence_set_in_one_region_is_seen_in_the_other(presence_lab):
         online = await until(presence_lab, "eu-west", alice, fresh("online", "us-east"), timeout=5)
         assert began - 1 <= online["as_of"] <= time.time() and online["status"] == "online"
         assert time.time() - began < 5
+        url, auth = presence_lab.chat.chat_urls["chat-eu-west-1"], {"Authorization": f"Bearer {a.token}"}
+        async with httpx.AsyncClient(timeout=2, headers=auth) as http:
+            bulk = (await http.get(f"{url}/presence", params={"users": f"{alice},nobody@us-east"})).json()
+            assert bulk["presence"][alice]["state"] == "online"
+            assert bulk["presence"]["nobody@us-east"]["state"] == "offline"
+            r = await http.get(f"{url}/presence", params={"users": ",".join(["u@us-east"] * 1001)})
+            assert r.status_code == 400 and "at most 1000" in r.json()["error"]
         await a.close()
         offline = await until(presence_lab, "eu-west", alice, fresh("offline"), timeout=5)
         assert offline["region"] == "us-east" and offline["as_of"] > online["as_of"]
