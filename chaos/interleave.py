@@ -19,6 +19,7 @@ import numpy as np
 from chaos.experiment import Experiment, FaultExpectation
 
 SEPARATOR = "@"
+SHORT_SECOND = 0.25      # a span's last second counts when at least 0.75 s of it is inside
 
 
 def expand(exp: Experiment) -> Experiment:
@@ -60,7 +61,8 @@ def on_off_spans(timeline: list[dict], window: float, t_end: float) -> tuple[lis
 
 def per_second_values(samples: list[Any], spans: list[tuple[float, float]], metric: str, *,
                       skip: float = 0.0) -> list[float]:
-    """One value per whole second inside a span, from ``skip`` seconds after its start on:
+    """One value per second inside a span, from ``skip`` seconds after its start on (the last
+    second of a span counts when at least 0.75 s of it is inside):
     ``availability_per_second`` = ok / all; ``latency_ms`` = median latency of the successful
     ones. A second without samples (or, for latency, without a success) gives no value."""
     if metric not in ("availability_per_second", "latency_ms"):
@@ -70,8 +72,9 @@ def per_second_values(samples: list[Any], spans: list[tuple[float, float]], metr
     ts = ts[order]
     out = []
     for a, b in spans:
-        for k in range(max(0, math.floor(b - a - skip))):
-            lo, hi = a + skip + k, a + skip + k + 1
+        # an applied window is a tick or two shorter than scheduled: its last second may be short
+        for k in range(max(0, math.floor(b - a - skip + SHORT_SECOND))):
+            lo, hi = a + skip + k, min(a + skip + k + 1, b)
             bucket = [samples[i] for i in order[np.searchsorted(ts, lo):np.searchsorted(ts, hi)]]
             if metric == "availability_per_second":
                 if bucket:

@@ -123,3 +123,28 @@ def test_ctrl_c_of_nines_chaos_run_rolls_back_and_still_writes_the_journal(web_l
     journal = json.loads((out / "experiments" / "web-pause" / "journal.json").read_text())
     assert journal["status"] == "interrupted" and journal["verdict"] == "error"
     assert journal["faults"][0]["rolled_back"] is True
+
+
+def test_interleaved_windows_toggle_the_fault_and_judge_on_against_off(web_lab, tmp_path):
+    state_dir, url = web_lab
+    text = EXPERIMENT.format(name="web-toggle", url=url, expect="{}").replace(
+        "process.kill", "process.pause").replace("at: 4, for: 3", "at: 3, for: 12").replace(
+        "duration: 12", "duration: 19").replace(
+        "control: {min_samples: 20}",
+        "control: {mode: interleaved, window_seconds: 2, skip_seconds: 0, min_samples: 10}")
+    exp = parse_experiment(text, path="web-toggle.yaml")
+    j = run_experiments([exp], EngineOptions(state_dir=state_dir, out_dir=tmp_path / "run", seed=5,
+                                             handle_signals=False))[0]
+    assert j["status"] == "completed", j["errors"]
+    assert [f["id"] for f in j["faults"]] == ["f1@1", "f1@2", "f1@3"]
+    assert all(f["rolled_back"] for f in j["faults"])
+    starts = [f["start"] - j["t0"] for f in j["faults"]]     # the first waits for the "before" probes
+    assert starts[0] >= 3 and [b - a for a, b in zip(starts, starts[1:])] == pytest.approx([4, 4], abs=0.6)
+    judged = j["judgement"]
+    assert judged["mode"] == "interleaved" and judged["cycles"] == 3
+    latency = next(m for m in judged["metrics"] if m["metric"] == "latency_ms")
+    assert latency["n_experiment"] >= 5 and latency["n_control"] >= 5
+    assert latency["harmful"] is True and latency["p_value"] < 0.05 and latency["rank_biserial"] > 0.9
+    assert judged["few_samples"] is True and any("few samples" in w for w in judged["warnings"])
+    assert load_state(state_dir).processes["web-1"].status == "running"
+    assert not list(recovery.faults_dir(state_dir).glob("*.json"))
