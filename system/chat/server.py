@@ -26,6 +26,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from lab.errors import DependencyError
 from system.chat import protocol
+from system.chat.catchup import StreamWindow
 from system.chat.delivery import ANY_SUBJECT, RegionConsumer, deliver_subject
 from system.chat.history_cache import HistoryCache
 from system.chat.presence import RedisDeps, SessionDirectory, local_answer
@@ -162,6 +163,7 @@ class ChatService:
         self.tasks: list[asyncio.Task] = []
         self.sending: set[asyncio.Future] = set()
         self.exile_subs: dict[str, object] = {}
+        self.windows: dict[str, StreamWindow] = {}
 
     # ---- HA state changes -------------------------------------------------------------
     def _breaker_changed(self, name: str, old: str, new: str, detail: str) -> None:
@@ -449,7 +451,23 @@ class ChatService:
             await self.nc.publish(f"events.delivered.{self.region}",
                                   event_payload("delivered", self.region, id=mid, latency_ms=latency))
 
+    async def catch_up(self, user: str, since: dict[str, int]) -> list[dict]:
+        """Messages to ``user`` still in JetStream after their home consumer's ack floor
+        (catchup.py); [] when JetStream does not answer within a second or two."""
+        region = self._home(user)
+        window = self.windows.get(region)
+        if window is None:
+            window = self.windows[region] = StreamWindow(self.js, region)
+        try:
+            return await asyncio.wait_for(window.messages_for(user, since), 3.0)
+        except Exception as exc:  # noqa: BLE001 - no consumer yet, NATS down: replay the store only
+            log.info("catch-up of %s from chat.%s skipped: %s", user, region, type(exc).__name__)
+            return []
+
     async def resume(self, conn: Connection, since: dict[str, int]) -> None:
+        # the stream first, then the store: a message acked in between is in both (deduplicated
+        # by id below), never in neither
+        pending = await self.catch_up(conn.user, since)
         source = "postgres"
         try:
             msgs = await self.store.undelivered(conn.user, since)
@@ -460,6 +478,10 @@ class ChatService:
                         if m["to"] == conn.user and m["seq"] > since.get(m["conv"], 0)]
             except DependencyError:
                 source, msgs = "none", []
+        if pending:
+            by_id = {m["id"]: m for m in msgs}
+            by_id.update((m["id"], m) for m in pending)
+            msgs = sorted(by_id.values(), key=lambda m: m["seq"])
         for m in msgs:
             self.deliver_local_one(conn, m)
         conn.push(protocol.dumps({"type": "resumed", "count": len(msgs), "source": source}))

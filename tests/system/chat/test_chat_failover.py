@@ -190,3 +190,66 @@ def test_region_without_healthy_server_fails_over_and_is_restored(ha_lab):
             await asyncio.sleep(0.2)
         await a.close()
     asyncio.run(stored_at_home())
+
+
+def test_message_stuck_in_the_home_stream_is_not_delivered_after_newer_ones(ha_lab):
+    """The chaos finding (seq 418 delivered after 471): a message to a failed-over user that
+    waits in their home region's JetStream consumer (the region's servers frozen, as when dead
+    or cut off) must reach them before the newer messages they get live on the exile path,
+    not when the home region returns. The exile server catches up from the stream on resume.
+    (Its own PostgreSQL is out too: with only two regions the sender's copy, stored in the
+    exile region, would otherwise stand in for the home stream; with a sender in a third
+    region, as in the chaos run, there is no such copy.)"""
+    import os
+    import signal
+
+    alice, bob = f"alice{uuid.uuid4().hex[:6]}@us-east", f"bob{uuid.uuid4().hex[:6]}@eu-west"
+    exile = ha_lab.chat_urls["chat-eu-west-1"].replace("http", "ws") + "/ws"
+    home = [p for n, p in ha_lab.chat.items() if n.startswith("chat-us-east")]
+    home_url = next(u for n, u in ha_lab.chat_urls.items() if n.startswith("chat-us-east"))
+
+    pg = ha_lab.infra["eu-west"].pg
+
+    def breaker_events(state: str) -> int:
+        return sum(e["kind"] == "breaker" and e["subject"] == "postgres" and e["state"] == state
+                   for e in ha_lab.events("chat-eu-west-1"))
+
+    def fixed(user: str) -> ChatClient:
+        return ChatClient(user, issue_token(ha_lab.secret, user), server=exile)
+
+    def registered_at_home() -> bool:                 # the exile server told us-east where alice is
+        r = httpx.get(f"{home_url}/presence", params={"user": alice}, timeout=1,
+                      headers={"Authorization": f"Bearer {issue_token(ha_lab.secret, bob)}"})
+        return r.status_code == 200 and r.json()["status"] == "online"
+
+    async def scenario():
+        b, a = fixed(bob), fixed(alice)
+        await b.connect()
+        await a.connect()
+        await asyncio.to_thread(wait_until, registered_at_home, timeout=10, what="alice in us-east's directory")
+        await a.close()                               # alice drops off ...
+        opened = breaker_events("open")
+        pg.process.stop(grace=5)
+        frozen = []
+        try:
+            await asyncio.to_thread(wait_until, lambda: breaker_events("open") > opened, timeout=15,
+                                    what="eu-west postgres breaker open")
+            for p in home:                            # ... and her home region stops consuming
+                os.kill(p.popen.pid, signal.SIGSTOP)
+                frozen.append(p)
+            older = await b.send(alice, "sent while alice was reconnecting")   # waits in chat.us-east
+            a = fixed(alice)
+            await a.connect()                         # back, failed over: resume
+            newer = await b.send(alice, "sent after she came back")             # live on the exile path
+            first = await a.receive(10)
+        finally:
+            for p in frozen:                          # the home region returns and delivers what it held
+                os.kill(p.popen.pid, signal.SIGCONT)
+            ha_lab.group.restart(pg.process)
+        second = await a.receive(15)
+        got = [first["id"], second["id"]]
+        assert sorted(got) == sorted([older["id"], newer["id"]]), got
+        assert got == [older["id"], newer["id"]], "the older message came after the newer one"
+        await a.close()
+        await b.close()
+    asyncio.run(scenario())
