@@ -54,6 +54,7 @@ class ProcessRecord(_Record):
     stop_signal: int = 15               # (extension)
     depends_on: list[str] = Field(default_factory=list)
     status: ProcessStatus = "running"
+    draining: bool = False              # leaving (scale-in): out of discovery, stopped next (extension)
 
     @property
     def main_port(self) -> int | None:
@@ -158,13 +159,16 @@ def find_state(state_dir: Path | str) -> LabState | None:
 
 def save_state(state: LabState, state_dir: Path | str | None = None) -> Path:
     """Write the state atomically (temp file + rename) to ``<state_dir>/state.json``."""
-    directory = Path(state_dir or state.state_dir)
-    directory.mkdir(parents=True, exist_ok=True)
-    path = state_path(directory)
-    fd, tmp = tempfile.mkstemp(prefix=".state-", suffix=".json", dir=directory)
+    return write_json_atomically(state_path(state_dir or state.state_dir), state.to_json())
+
+
+def write_json_atomically(path: Path, data: Any) -> Path:
+    """Write ``data`` as JSON to ``path`` by temp file + rename: a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".json", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as fh:
-            json.dump(state.to_json(), fh, indent=2)
+            json.dump(data, fh, indent=2)
             fh.write("\n")
         os.replace(tmp, path)
     except BaseException:

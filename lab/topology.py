@@ -23,12 +23,14 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from lab.dr.policy import BackupPolicy
 from lab.errors import ConfigError, UsageError
 
 SCHEMA = "nineslab.topology/1"
 INFRA_ROLES = ("postgres", "redis", "nats")
 SERVICE_ROLES = ("chat", "router", "analytics", "migration")
 PROXY = "proxy"                 # the fault proxy's process name and role
+AUTOSCALER = "autoscaler"       # the process name and role of system.autoscaler
 _NAME = re.compile(r"^[a-z][a-z0-9-]*$")
 _TEMPLATE = re.compile(r"\{(region|n)\}")
 
@@ -52,6 +54,22 @@ class InfraSpec(_Strict):
     settings: dict[str, Any] = Field(default_factory=dict)
 
 
+class AutoscaleSpec(_Strict):
+    """Per-region auto-scaling of a replicated service (system.autoscaler): between ``min`` and
+    ``max`` replicas a region, aiming at ``target_per_replica`` of ``metric`` a replica."""
+
+    min: int = Field(ge=1)
+    max: int = Field(ge=1)
+    metric: Literal["connections", "messages_per_second"] = "connections"
+    target_per_replica: float = Field(gt=0)
+    tolerance: float = Field(0.1, ge=0, lt=1)            # hysteresis band around the target
+    scale_out_cooldown_seconds: float = Field(10.0, ge=0)
+    scale_in_cooldown_seconds: float = Field(60.0, ge=0)  # load must stay low this long
+    evaluation_interval_seconds: float = Field(2.0, gt=0)
+    drain_timeout_seconds: float = Field(30.0, gt=0)      # routers must drop a leaving replica by then
+    profiles: list[str] | None = None                      # where an autoscaler runs (None: every profile)
+
+
 class ServiceSpec(_Strict):
     role: Literal["chat", "router", "analytics", "migration"]
     per_region: bool = False
@@ -59,6 +77,7 @@ class ServiceSpec(_Strict):
     deps: dict[str, DepSpec] = Field(default_factory=dict)
     peers: Literal["chat"] | None = None
     settings: dict[str, Any] = Field(default_factory=dict)
+    autoscale: AutoscaleSpec | None = None
 
     @field_validator("replicas")
     @classmethod
@@ -77,6 +96,7 @@ class TopologyFile(_Strict):
     profiles: dict[str, str] = Field(min_length=1)
     infrastructure: dict[str, InfraSpec]
     services: dict[str, ServiceSpec] = Field(default_factory=dict)
+    backups: BackupPolicy = Field(default_factory=BackupPolicy)     # lab/dr: the regional chat stores
 
     @field_validator("regions")
     @classmethod
@@ -94,7 +114,30 @@ class TopologyFile(_Strict):
             for name, spec in parts.items():
                 _check_name_template(section, name, spec.per_region,
                                      getattr(spec, "replicas", 1), set(self.profiles))
+        for name, spec in self.services.items():
+            if spec.autoscale is not None:
+                _check_autoscale(name, spec, set(self.profiles))
         return self
+
+
+def _check_autoscale(name: str, spec: "ServiceSpec", profiles: set[str]) -> None:
+    loc = ("services", name, "autoscale")
+    if spec.role != "chat" or not spec.per_region:
+        raise _KeyError(loc, "only a per-region chat service can be auto-scaled")
+    if spec.autoscale.min > spec.autoscale.max:
+        raise _KeyError(loc + ("min",), f"min ({spec.autoscale.min}) is above max ({spec.autoscale.max})")
+    unknown = sorted(set(spec.autoscale.profiles or ()) - set(profiles))
+    if unknown:
+        raise _KeyError(loc + ("profiles",), f"unknown profile {unknown[0]!r}; profiles are {sorted(profiles)}")
+    counts = spec.replicas if isinstance(spec.replicas, dict) else {"": spec.replicas}
+    for profile, count in counts.items():
+        if profile and spec.autoscale.profiles is not None and profile not in spec.autoscale.profiles:
+            continue
+        if not spec.autoscale.min <= count <= spec.autoscale.max:
+            where = f"for profile {profile!r} " if profile else ""
+            raise _KeyError(("services", name, "replicas", profile) if profile else loc,
+                            f"{count} replicas {where}is outside autoscale min..max "
+                            f"({spec.autoscale.min}..{spec.autoscale.max})")
 
 
 def _check_name_template(section: str, name: str, per_region: bool, replicas: dict[str, int] | int,
@@ -150,6 +193,7 @@ class ProcessPlan:
     deps: tuple[Dependency, ...] = ()
     peers: tuple[str, ...] = ()
     settings: dict[str, Any] = field(default_factory=dict)
+    template: str | None = None     # the name with placeholders (what an autoscaler adds more of)
 
 
 @dataclass(frozen=True)
@@ -170,6 +214,8 @@ class Plan:
     regions: tuple[str, ...]
     processes: tuple[ProcessPlan, ...]
     links: dict[str, LinkPlan]
+    # system.autoscaler processes: the local runtime starts them once the rest is up (docker: not yet)
+    autoscalers: tuple[ProcessPlan, ...] = ()
 
     def process(self, name: str) -> ProcessPlan:
         for p in self.processes:
@@ -249,7 +295,7 @@ class Topology:
                     made.append((sspec, ProcessPlan(
                         name=_fill(template, region, n), role=sspec.role, kind="service", region=region,
                         depends_on=(PROXY,) + targets, deps=deps,
-                        settings={**sspec.settings, "replicas": count})))
+                        settings={**sspec.settings, "replicas": count}, template=template)))
         services: list[ProcessPlan] = []
         for sspec, proc in made:
             if sspec.peers:
@@ -267,7 +313,22 @@ class Topology:
                 raise ConfigError(f"two parts are named {proc.name!r} (names must be unique; "
                                   f"{PROXY!r} is the fault proxy's)", path=self.path, key=section)
             seen.add(proc.name)
-        return Plan(profile=profile, regions=regions, processes=(proxy, *infra, *services), links=links)
+        return Plan(profile=profile, regions=regions, processes=(proxy, *infra, *services), links=links,
+                    autoscalers=tuple(self._autoscalers(profile, made)))
+
+    def _autoscalers(self, profile: str, made: list[tuple[ServiceSpec, ProcessPlan]]) -> list[ProcessPlan]:
+        """One autoscaler process for every auto-scaled service; it starts after the replicas."""
+        out = []
+        for template, sspec in self.spec.services.items():
+            scale = sspec.autoscale
+            if scale is None or (scale.profiles is not None and profile not in scale.profiles):
+                continue
+            scaled = tuple(p.name for s, p in made if s is sspec)
+            name = AUTOSCALER if len(out) == 0 else f"{AUTOSCALER}-{len(out) + 1}"
+            out.append(ProcessPlan(name=name, role=AUTOSCALER, kind="service", region=None,
+                                   depends_on=(PROXY,) + scaled, peers=(),
+                                   settings={"template": template, **scale.model_dump(exclude={"profiles"})}))
+        return out
 
     def _expand_dep(self, template: str, key: str, dep: DepSpec, region: str | None,
                     regions: tuple[str, ...], infra: dict[str, ProcessPlan]) -> Dependency:

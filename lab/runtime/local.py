@@ -35,14 +35,14 @@ from typing import Callable
 import psutil
 
 from lab.errors import DependencyError, LabError, NinesError, UsageError
-from lab.runtime import health
+from lab.runtime import discovery, health
 from lab.runtime.base import LabConfig, Progress, Runtime, UpResult
 from lab.runtime.order import stop_levels
 from lab.servers import nats, postgres, redis
 from lab.servers.base import ManagedProcess, ServerSpec, free_port, process_matches, stop_pid
 from lab.state import (LabState, LinkRecord, ProcessRecord, ProxyRecord, find_state, save_state,
                        state_path)
-from lab.topology import PROXY, Plan, ProcessPlan, load_topology
+from lab.topology import AUTOSCALER, PROXY, Plan, ProcessPlan, load_topology
 
 HOST = "127.0.0.1"
 POLL_SECONDS = 0.05
@@ -109,6 +109,34 @@ def spec_of(record: ProcessRecord) -> ServerSpec:
                       user=record.user, stop_signal=record.stop_signal)
 
 
+def write_service_config(p: ProcessPlan, state: LabState, plan: Plan, port: int,
+                         extra: dict | None = None) -> Path:
+    """Write ``<state_dir>/config/<name>.json`` (contracts §5) for service ``p``, whose dependency
+    links are already in ``state``; routers also get the discovery file of their peers."""
+    state_dir = Path(state.state_dir)
+    deps: dict[str, object] = {}
+    for dep in p.deps:
+        urls = []
+        for target in dep.targets:
+            address = state.links[f"{p.name}>{target}"].listen
+            urls.append(dependency_url(plan.process(target).role, address, dep.database))
+        deps[dep.key] = urls if dep.many else urls[0]
+    peers = {name: {"url": state.endpoints[name], "region": plan.process(name).region}
+             for name in p.peers if name in state.endpoints}
+    config = {
+        "name": p.name, "role": p.role, "region": p.region, "host": HOST, "port": port,
+        "regions": list(plan.regions), "secret_file": state.secret_file,
+        "log_file": str(state_dir / "logs" / f"{p.name}.log"), "deps": deps, "peers": peers,
+        "settings": dict(p.settings), "events_file": str(state_dir / "events" / f"{p.name}.jsonl"),
+        **(extra or {}),
+    }
+    if p.peers:
+        config["settings"]["discovery_file"] = str(discovery.path(state_dir, plan.process(p.peers[0]).role))
+    path = state_dir / "config" / f"{p.name}.json"
+    path.write_text(json.dumps(config, indent=2) + "\n")
+    return path
+
+
 @contextlib.contextmanager
 def interrupts_deferred():
     """Ignore Ctrl-C and SIGTERM while cleaning up, so a second Ctrl-C cannot leave orphans."""
@@ -143,7 +171,8 @@ class LocalRuntime(Runtime):
         existing = find_state(state_dir)
         if existing is not None and any(health.alive(r) for r in existing.processes.values()):
             return UpResult(existing, started=False, skipped=[], seconds=0.0)
-        plan = load_topology(config.topology_file).plan(config.profile)
+        topology = load_topology(config.topology_file)
+        plan = topology.plan(config.profile)
         if existing is not None and existing.runtime != self.name:
             raise UsageError(f"{state_dir} holds a lab of the {existing.runtime} runtime; "
                              "run `nines down` first or use another --state-dir")
@@ -152,13 +181,32 @@ class LocalRuntime(Runtime):
         heal_leftovers(state_dir)
         launch = _Launch(self, config, state_dir, plan, progress)
         launch.run()
+        self._start_backups(launch.state, topology, progress)
         return UpResult(launch.state, started=True, skipped=launch.skipped,
                         seconds=time.monotonic() - began)
+
+    def _start_backups(self, state: LabState, topology, progress: Progress) -> None:
+        """The backup scheduler of the regional stores (lab/dr, docs/dr.md), once the lab is up."""
+        from lab.dr.scheduler import start_with_lab
+        try:
+            start_with_lab(state, topology.spec.backups, progress)
+        except BaseException:
+            with interrupts_deferred():
+                self.down(find_state(state.state_dir) or state, progress)
+            raise
 
     def down(self, state: LabState, progress: Progress) -> list[str]:
         heal_leftovers(Path(state.state_dir))
         stopped: list[str] = []
         with interrupts_deferred():
+            # an autoscaler adds processes to the state file: stop it first, then stop what it added too
+            for record in state.processes_by(role=AUTOSCALER):
+                if self._stop_record(record):
+                    stopped.append(record.name)
+                    progress(f"stopped {record.name}")
+            latest = find_state(state.state_dir)
+            for name, record in (latest.processes.items() if latest is not None else ()):
+                state.processes.setdefault(name, record)
             for group in stop_levels({n: r.depends_on for n, r in state.processes.items()}):
                 records = [state.processes[n] for n in group if state.processes[n].pid is not None]
                 if not records:
@@ -295,9 +343,11 @@ class _Launch:
             progress(f"skipping {name}: system.{plan.process(name).role} has no __main__ yet")
         self.wanted = [p for p in plan.processes if p.name not in self.skipped
                        and not (p.kind == "proxy" and (self.external_proxy or self.proxy_module is None))]
+        # autoscalers start once everything else is up and the state file has its last writer
+        self.deferred = [p for p in plan.autoscalers if service_available(p.role)]
         self.ports = self._allocate_ports()
         self.state = self._initial_state()
-        self.ready = {p.name: threading.Event() for p in self.wanted}
+        self.ready = {p.name: threading.Event() for p in (*self.wanted, *self.deferred)}
         self.abort = threading.Event()
         self.errors: list[BaseException] = []
         self.lock = threading.Lock()
@@ -314,7 +364,7 @@ class _Launch:
                     taken.add(p)
                     return p
         ports = {}
-        for p in self.plan.processes:
+        for p in (*self.plan.processes, *self.plan.autoscalers):
             if p.role == "nats":
                 ports[p.name] = {"main": port(), "cluster": port(), "monitor": port()}
             else:
@@ -341,32 +391,24 @@ class _Launch:
             links[name] = LinkRecord(listen=listen, upstream=upstream, source=link.source,
                                      target=link.target, regions=list(link.regions))
         endpoints = {p.name: endpoint_of(p.role, self.ports[p.name])
-                     for p in self.wanted if p.kind != "proxy"}
+                     for p in (*self.wanted, *self.deferred) if p.kind != "proxy"}
         state = LabState(runtime="local", profile=self.plan.profile, state_dir=str(self.state_dir),
                          created_at=self.runtime.clock(), secret_file=str(self.secret_file),
                          endpoints=endpoints, proxy=proxy, links=links)
         save_state(state)
+        for role in {self.plan.process(peer).role for p in self.wanted for peer in p.peers}:
+            discovery.write(self.state_dir, role, [
+                discovery.Member(p.name, p.region, endpoints[p.name])
+                for p in self.wanted if p.role == role and p.name in endpoints])
         return state
 
     def _service_config(self, p: ProcessPlan) -> Path:
-        deps: dict[str, object] = {}
-        for dep in p.deps:
-            urls = []
-            for target in dep.targets:
-                address = self.state.links[f"{p.name}>{target}"].listen
-                urls.append(dependency_url(self.plan.process(target).role, address, dep.database))
-            deps[dep.key] = urls if dep.many else urls[0]
-        peers = {name: {"url": self.state.endpoints[name], "region": self.plan.process(name).region}
-                 for name in p.peers if name in self.state.endpoints}
-        config = {
-            "name": p.name, "role": p.role, "region": p.region, "host": HOST, "port": self.ports[p.name]["main"],
-            "regions": list(self.plan.regions), "secret_file": str(self.secret_file),
-            "log_file": str(self._log(p.name)), "deps": deps, "peers": peers, "settings": dict(p.settings),
-            "events_file": str(self.state_dir / "events" / f"{p.name}.jsonl"),
-        }
-        path = self.state_dir / "config" / f"{p.name}.json"
-        path.write_text(json.dumps(config, indent=2) + "\n")
-        return path
+        extra = {}
+        if p.role == AUTOSCALER:       # it starts and stops replicas through this runtime
+            extra = {"state_dir": str(self.state_dir),
+                     "topology_file": str(Path(self.config.topology_file).resolve()) if self.config.topology_file
+                     else None}
+        return write_service_config(p, self.state, self.plan, self.ports[p.name]["main"], extra)
 
     def _log(self, name: str) -> Path:
         return self.state_dir / "logs" / f"{name}.log"
@@ -458,10 +500,14 @@ class _Launch:
                     thread.join(0.1)     # a timed join lets Ctrl-C reach this thread
             if self.errors:
                 raise self.errors[0]
-            order = [p.name for p in self.plan.processes]
+            order = [p.name for p in (*self.plan.processes, *self.deferred)]
             with self.lock:   # the file lists processes in plan order, not in the order they became ready
                 self.state.processes = dict(sorted(self.state.processes.items(), key=lambda kv: order.index(kv[0])))
                 save_state(self.state)
+            for p in self.deferred:
+                self._bring_up(p)
+                if self.errors:
+                    raise self.errors[0]
         except BaseException as exc:
             self.abort.set()
             with interrupts_deferred():

@@ -22,6 +22,7 @@ from system.common.config import ServiceConfig, typed_settings
 from system.common.events import EventLog
 from system.common.metrics import ServiceMetrics
 from system.common.regions import UnknownUser
+from system.router.discovery import DiscoveryFile, diff as discovery_diff
 from system.router.health import HEALTHY, HealthPolicy, ServerHealth
 from system.router.routing import choose, failover_changes, region_down
 
@@ -31,6 +32,8 @@ log = logging.getLogger("nineslab.router")
 class RouterSettings(HealthPolicy):
     model_config = ConfigDict(extra="ignore")
     route_ttl: float = Field(30.0, gt=0)
+    discovery_file: str | None = None          # chat servers joining and leaving (lab.runtime.discovery)
+    discovery_interval: float = Field(1.0, gt=0)
 
 
 def ws_url(http_url: str) -> str:
@@ -46,7 +49,7 @@ class RouterService:
             if peer.region not in self.regions:
                 raise ConfigError(f"peer {peer_name} is in region {peer.region!r}, not one of {self.regions}",
                                   path=config_path, key=f"peers.{peer_name}.region")
-        self.peers = config.peers
+        self.peers = dict(config.peers)
         self.health = {n: ServerHealth(n, p.region, self.settings) for n, p in config.peers.items()}
         self.events = EventLog(self.name, config.events_file)
         self.metrics = ServiceMetrics(self.name)
@@ -56,8 +59,11 @@ class RouterService:
             self.metrics.set_state("health", n, "unknown")
         self.down = {r: False for r in self.regions}
         self.probed = set()
+        self.first_round_done = False
         self.client: httpx.AsyncClient | None = None
         self.tasks: list[asyncio.Task] = []
+        self.probes: dict[str, asyncio.Task] = {}
+        self.discovery = DiscoveryFile(self.settings.discovery_file) if self.settings.discovery_file else None
 
     def healthy(self) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {r: [] for r in self.regions}
@@ -70,12 +76,43 @@ class RouterService:
         self.client = httpx.AsyncClient(timeout=self.settings.check_timeout,
                                         limits=httpx.Limits(max_keepalive_connections=0))
         for name in self.health:
-            self.tasks.append(asyncio.create_task(self._probe_loop(name), name=f"probe-{name}"))
+            self.probes[name] = asyncio.create_task(self._probe_loop(name), name=f"probe-{name}")
+        if self.discovery is not None:
+            self.tasks.append(asyncio.create_task(self._discovery_loop(), name="discovery"))
+
+    async def _discovery_loop(self) -> None:
+        while True:
+            members = self.discovery.poll()
+            if members is not None:
+                self.apply_members(members)
+            await asyncio.sleep(self.settings.discovery_interval)
+
+    def apply_members(self, members: dict) -> None:
+        """Health-check servers that joined (unknown until their first probe); forget those that
+        left at once, so no user is routed to a server being drained."""
+        joined, left = discovery_diff(self.peers, members)
+        for name in left:
+            self.probes.pop(name).cancel()
+            del self.peers[name], self.health[name]
+            self.probed.discard(name)
+            self.events.emit("discovery", name, "left", "no longer in the discovery file: not routed")
+        for name in joined:
+            peer = members[name]
+            if peer.region not in self.regions:
+                log.warning("discovery: %s is in unknown region %r; ignored", name, peer.region)
+                continue
+            self.peers[name] = peer
+            self.health[name] = ServerHealth(name, peer.region, self.settings)
+            self.metrics.set_state("health", name, "unknown")
+            self.events.emit("discovery", name, "joined", f"health-checking {peer.url}")
+            self.probes[name] = asyncio.create_task(self._probe_loop(name), name=f"probe-{name}")
+        if left:
+            self._update_failover()
 
     async def stop(self) -> None:
-        for t in self.tasks:
+        for t in (*self.tasks, *self.probes.values()):
             t.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await asyncio.gather(*self.tasks, *self.probes.values(), return_exceptions=True)
         if self.client:
             await self.client.aclose()
         self.events.close()
@@ -103,8 +140,9 @@ class RouterService:
             await asyncio.sleep(h.next_delay())
 
     def _update_failover(self) -> None:
-        if len(self.probed) < len(self.health):
+        if not self.first_round_done and len(self.probed) < len(self.health):
             return                                  # judge regions only once every server was probed
+        self.first_round_done = True
         after = region_down(self.regions, self.healthy())
         for region, state in failover_changes(self.down, after):
             self.events.emit("failover", region, state,
@@ -152,7 +190,7 @@ def build_app(service: RouterService) -> Starlette:
         return JSONResponse({"ok": True, "router": service.name})
 
     async def readyz(request: Request) -> Response:
-        ready = len(service.probed) >= len(service.health)
+        ready = service.first_round_done or len(service.probed) >= len(service.health)
         body = {"ok": ready, "router": service.name}
         if not ready:
             body["failing"] = ["first health-check round not finished"]
