@@ -41,6 +41,7 @@ class MainJobOptions:
     topology_file: Path | None = None
     experiments: list[Any] | None = None          # default: the library's experiments of the profile
     sim_years: int | None = None
+    time_scale: float = 1.0                       # experiments' schedules this many times as long
     budget_minutes: float = 52.56
     threshold: float = 0.05
     min_score: float | None = None
@@ -99,6 +100,7 @@ def run_main_job(opts: MainJobOptions) -> dict:
     opts.state_dir = Path(opts.state_dir).resolve()
     opts.out_dir.mkdir(parents=True, exist_ok=True)
     job = _Job(opts, {"schema": SCHEMA, "profile": opts.profile, "seed": opts.seed, "runtime": opts.runtime,
+                      "time_scale": opts.time_scale,
                       "state_dir": str(opts.state_dir), "run_dir": str(opts.out_dir),
                       "versions": journal_mod.versions(), "started_at": opts.clock(), "ended_at": None,
                       "status": "running", "lab_started": False, "experiments": [], "steps": [], "errors": [],
@@ -119,7 +121,7 @@ def run_main_job(opts: MainJobOptions) -> dict:
             ok, _ = job.step("check experiments", lambda: [check_targets(e, state) for e in experiments])
         if ok:
             engine_opts = EngineOptions(state_dir=opts.state_dir, out_dir=opts.out_dir, seed=opts.seed,
-                                        on_update=opts.on_update, clock=opts.clock)
+                                        on_update=opts.on_update, clock=opts.clock, time_scale=opts.time_scale)
             for exp in experiments:
                 ran, j = job.step(f"experiment {exp.name}", lambda exp=exp: run_experiment(exp, engine_opts))
                 job.record["experiments"].append(_exp_entry(exp, j, opts.out_dir))
