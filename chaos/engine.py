@@ -53,6 +53,7 @@ class EngineOptions:
     handle_signals: bool = True
     controller: Any = None              # process controller override (tests)
     load_argv: Callable[..., list[str]] = load_argv
+    time_scale: float = 1.0             # every experiment's schedule this many times as long (CI: 0.5)
 
 
 @dataclass
@@ -99,7 +100,7 @@ def run_experiment(exp: Experiment, opts: EngineOptions) -> dict:
 
     exp_dir = Path(opts.out_dir) / "experiments" / exp.name
     exp_dir.mkdir(parents=True, exist_ok=True)
-    exp = interleave.expand(exp)          # control.mode interleaved: one fault per on-window
+    exp = interleave.expand(exp.scaled(opts.time_scale))   # interleaved: one fault per on-window
     run = _Run(exp, opts, exp_dir)
     run.timeline = [{"id": f.id, "kind": f.kind, "target": f.target, "targets": [],
                      "failure_mode": f.failure_mode or f.kind.replace(".", "_"), "at": f.at, "for": f.duration,
@@ -125,6 +126,7 @@ def run_experiment(exp: Experiment, opts: EngineOptions) -> dict:
         if run.load is not None and run.load.alive():
             run.load.stop()
     journal = _finish(run, state, started_at)
+    journal["time_scale"] = opts.time_scale
     journal_mod.write(journal, exp_dir / "journal.json")
     if interrupted is not None:
         raise interrupted

@@ -361,6 +361,25 @@ class Experiment(_Model):
                                  f"of 2 x control.window_seconds = {cycle:g} s; use "
                                  f"{max(1, round(cycles)) * cycle:g}")
 
+    def scaled(self, factor: float) -> "Experiment":
+        """The same experiment with its schedule ``factor`` times as long (CI runs the quick suite
+        at 0.5): load duration and warmup, fault and action times, settle time and interleaved
+        windows. Expectations, probe windows and recovery holds stay: they are the criteria."""
+        if factor == 1:
+            return self
+        if factor <= 0:
+            raise ValueError(f"a time scale must be positive, got {factor:g}")
+        times = lambda m, **kw: m.model_copy(update={k: v * factor for k, v in kw.items()})  # noqa: E731
+        control = self.control
+        if control.window_seconds is not None:
+            control = times(control, window_seconds=control.window_seconds)
+        return self.model_copy(update={
+            "load": times(self.load, duration=self.load.duration, warmup=self.load.warmup),
+            "faults": [times(f, at=f.at, duration=f.duration) for f in self.faults],
+            "actions": [times(a, at=a.at) for a in self.actions],
+            "slo": times(self.slo, settle_seconds=self.slo.settle_seconds),
+            "control": control})
+
     def line_of(self, *path: Any) -> int | None:
         return self.lines.line_of(path) if isinstance(self.lines, LineMap) else None
 

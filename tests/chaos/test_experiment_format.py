@@ -89,3 +89,12 @@ def test_the_cli_lists_and_validates_the_library():
     assert r.returncode == 0 and "chat-server-crash" in r.stdout and "region-outage" not in r.stdout
     r = nines("chaos", "validate", *[str(p) for p in sorted(library_dir().glob("*.yaml"))])
     assert r.returncode == 0 and r.stdout.count(": ok") >= 12
+
+
+def test_a_scaled_experiment_shortens_its_schedule_but_not_its_criteria():
+    exp = load_experiment(library_dir() / "chat-server-crash.yaml")
+    half = exp.scaled(0.5)
+    assert (half.load.duration, half.load.warmup, half.slo.settle_seconds) == (21, 1.5, 3)
+    assert (half.faults[0].at, half.faults[0].duration) == (5, 9)
+    assert half.faults[0].expect == exp.faults[0].expect and half.slo.recovery_hold_seconds == 3
+    assert exp.load.duration == 42 and exp.scaled(1) is exp
