@@ -11,6 +11,7 @@ would fight it.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -99,8 +100,15 @@ def render() -> dict[str, str]:
     }
 
 
-def main() -> int:
-    root = Path(sys.argv[1]) if len(sys.argv) > 1 else Path.cwd()
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lab.runtime.docker_compose",
+                                     description="Write the compose files generated from lab/topology.yaml.")
+    parser.add_argument("root", nargs="?", type=Path, default=Path.cwd(),
+                        help="the repository to write them into [default: the current directory]")
+    root = parser.parse_args(argv).root
+    if not (root / "docker").is_dir():
+        print(f"{root} is not the repository (no docker/ folder in it)", file=sys.stderr)
+        return 2
     for rel, text in render().items():
         (root / rel).write_text(text)
         print(f"wrote {rel}")
