@@ -26,6 +26,7 @@ SUBCOMMANDS: dict[str, str] = {
     "gate": "lab.commands.gate:gate",
     "run": "lab.commands.run:run",
     "migrate": "lab.commands.migrate:migrate",
+    "dr": "lab.commands.dr:dr",
 }
 
 
