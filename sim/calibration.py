@@ -14,8 +14,15 @@ failover_seconds        ``failure_modes.<mode>.failover``            lognormal (
 recovery_seconds        ``failure_modes.<mode>.recovery``            lognormal (MLE)
 error_rate_during       ``failure_modes.<mode>.share``               mean, non-redundant
                                                                      non-failover groups only
+scale_out_delay_seconds ``autoscaling.scale_out_delay``              lognormal (MLE), journals
+                                                                     of ``autoscaling.calibrated_by``
+                                                                     (default ``load-spike``)
 downtime_seconds        recorded as evidence, not fitted             -
 =====================  ==========================================  ==========================
+
+Journal and model names match with ``-`` and ``_`` alike, so the experiments'
+``regional-data-loss`` (``recovery_seconds`` = the measured RTO of a restore) calibrates
+the model's ``regional_data_loss`` recovery, and ``load-spike`` the scale-out delay.
 
 ``nats_quorum_loss`` (the quorum mode of a group) calibrates that group's detection; a
 model mode with ``calibrated_by: postgres_down`` (e.g. the analytics database) is
@@ -38,7 +45,8 @@ import numpy as np
 from lab.errors import ConfigError, UsageError
 
 FIELDS = {"detection_seconds": "detection", "failover_seconds": "failover",
-          "recovery_seconds": "recovery", "error_rate_during": "share"}
+          "recovery_seconds": "recovery", "error_rate_during": "share",
+          "scale_out_delay_seconds": "scale_out_delay"}
 DEFAULT_SIGMA = 0.5
 MIN_SECONDS = 1e-3
 
@@ -101,18 +109,30 @@ def _lognormal_spec(seconds: np.ndarray) -> dict:
     return {"dist": "lognormal", "median": float(math.exp(logs.mean())), "sigma": max(sigma, 1e-3)}
 
 
+def _same_mode(a: str, b: str) -> bool:
+    """Journal and model failure-mode names match with '-' and '_' alike (load-spike)."""
+    return a.replace("-", "_") == b.replace("-", "_")
+
+
+def _calibrated_by(spec: dict, default: str) -> list[str]:
+    by = spec.get("calibrated_by") or default
+    return [by] if isinstance(by, str) else list(by)
+
+
 def _targets(raw: dict, journal_mode: str) -> list[dict[str, tuple]]:
     """Where each journal field lands in the raw model, for every model mode it calibrates."""
     modes = raw.get("failure_modes", {})
-    def journal_names(name: str, spec: dict) -> list[str]:
-        by = spec.get("calibrated_by") or name
-        return [by] if isinstance(by, str) else list(by)
-
-    names = [name for name, spec in modes.items() if journal_mode in journal_names(name, spec)]
+    names = [name for name, spec in modes.items()
+             if any(_same_mode(journal_mode, by) for by in _calibrated_by(spec, name))]
     out = [_mode_targets(raw, name) for name in names]
     groups = raw.get("groups", {})
     out += [{"detection_seconds": ("groups", gname, "detection")}
-            for gname, group in groups.items() if group.get("quorum_mode") == journal_mode]
+            for gname, group in groups.items()
+            if group.get("quorum_mode") and _same_mode(group["quorum_mode"], journal_mode)]
+    scaling = raw.get("autoscaling")
+    if isinstance(scaling, dict) and any(_same_mode(journal_mode, by)
+                                         for by in _calibrated_by(scaling, "load-spike")):
+        out.append({"scale_out_delay_seconds": ("autoscaling", "scale_out_delay")})
     return out
 
 
@@ -155,12 +175,11 @@ def calibrate_model(raw: dict, run_dirs: list[str], *, replicates: int = 20, see
             values = np.asarray(entry[field], dtype=float)
             if values.size == 0:
                 continue
-            section, name, key = target
-            point[section][name][key] = _fit(field, values)
+            _set(point, target, _fit(field, values))
             for rep in reps:
                 resample = values[rng.integers(0, values.size, values.size)]
-                rep[section][name][key] = _fit(field, resample)
-            label = target[1] if target[0] == "failure_modes" else mode
+                _set(rep, target, _fit(field, resample))
+            label = {"failure_modes": target[1], "autoscaling": "autoscaling"}.get(target[0], mode)
             measured[f"{label}.{FIELDS[field]}"] = {
                 "source": "measured", "n": int(values.size), "from": entry["from"],
                 "fit": "mean" if field == "error_rate_during" else "lognormal", "journal_mode": mode,
@@ -171,6 +190,13 @@ def calibrate_model(raw: dict, run_dirs: list[str], *, replicates: int = 20, see
                 "source": "measured", "n": len(entry["downtime_seconds"]), "from": entry["from"],
                 "fit": "evidence only", "mean_measured": float(np.mean(entry["downtime_seconds"]))}
     return Calibration(point, reps if measured else [], measured, ignored)
+
+
+def _set(raw: dict, path: tuple, value) -> None:
+    node = raw
+    for part in path[:-1]:
+        node = node[part]
+    node[path[-1]] = value
 
 
 def parameter_record(raw: dict, calibration: Calibration | None) -> dict:
@@ -187,6 +213,9 @@ def parameter_record(raw: dict, calibration: Calibration | None) -> dict:
             if param == "rate" and "deploys" in mode:
                 param = "deploys"
             record[f"{name}.{param}"] = {"source": "default", "cite": cite}
+    if isinstance(raw.get("autoscaling"), dict):
+        record["autoscaling.scale_out_delay"] = {"source": "default",
+                                                 "cite": _cite(raw["autoscaling"], sources)}
     if calibration is not None:
         record.update(calibration.measured)
         if calibration.ignored:

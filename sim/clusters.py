@@ -49,6 +49,7 @@ def draw_events(engine, draws, years: int) -> dict[str, np.ndarray]:
                                       mode.detection.sample(r, k), mode.failover.sample(r, k)))
                     year, t, inst, dur, td, tf = (np.concatenate(a) for a in zip(*extra))
                 parts.append(_pack(year, t, dur, td, tf, mode.index, s, inst, INSTANCE))
+                parts[-1]["so"] = _scale_out(topo, d, len(t))
             if mode.ccf_rate > 0:
                 r = d.ccf.rng
                 year = np.repeat(np.arange(years), r.poisson(mode.ccf_rate * YEAR, years))
@@ -58,11 +59,19 @@ def draw_events(engine, draws, years: int) -> dict[str, np.ndarray]:
                 kind = CCF_WHOLE if mode.ccf_restore == "whole" else CCF_INDEPENDENT
                 parts.append(_pack(year, t, dur, mode.detection.sample(r, m),
                                    mode.failover.sample(r, m), mode.index, s, np.zeros(m, np.int64), kind))
+                parts[-1]["so"] = _scale_out(topo, d, m)
     if not parts:
         return {}
     ev = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     keep = ev["t"] < YEAR
     return {k: v[keep] for k, v in ev.items()}
+
+
+def _scale_out(topo, d, size: int) -> np.ndarray:
+    """Scale-out delays (with autoscaling; else a shortage lasts as long as its cause)."""
+    if topo.scale_out is None:
+        return np.full(size, np.inf)
+    return topo.scale_out.sample(d.scale_out_rng, size)
 
 
 def _pack(year, t, dur, td, tf, mode, slot, inst, kind) -> dict:
@@ -122,7 +131,10 @@ def _isolated_totals(engine, ev: dict, totals: ChunkTotals, incidents: list) -> 
     attr = np.where(instance_level, engine.attr_self[m], engine.attr_group[m])
     start = ev["t"]
     p1 = np.minimum(p1, YEAR - start)
-    p2 = np.clip(np.minimum(dur - p1, YEAR - start - p1), 0.0, None)
+    # a capacity shortage (failed over, a replica lost) lasts at most the scale-out delay
+    shortage = np.where(instance_level, rows["capacity"][m, s] > 0, failover)
+    rest = np.where(shortage, np.minimum(dur - p1, ev["so"]), dur - p1)
+    p2 = np.clip(np.minimum(rest, YEAR - start - p1), 0.0, None)
     i1 = integrate_vec(engine.bad_tab, engine.cum_tab, tab1, start, start + p1)
     i2 = integrate_vec(engine.bad_tab, engine.cum_tab, tab2, start + p1, start + p1 + p2)
     minutes = (i1 + i2) * 60.0

@@ -132,11 +132,12 @@ class FastEngine:
                     td = _draw(mode.detection, rng, streams.DETECTION, len(t))
                     if redundant:
                         p1 = np.minimum(td, dur)
-                        add(year, t, p1, dur - p1, row.get("partial", 0), row.get("capacity", 0), attr_self)
+                        p2 = self._short(dur - p1, rng, len(t)) if "capacity" in row else dur - p1
+                        add(year, t, p1, p2, row.get("partial", 0), row.get("capacity", 0), attr_self)
                         inst_events.setdefault(slot, []).append((year, t, np.minimum(t + dur, YEAR), inst))
                     else:
                         tf = _draw(mode.failover, rng, streams.FAILOVER, len(t))
-                        self._group_episodes(add, group, row, year, t, dur, td, tf, attr_group)
+                        self._group_episodes(add, group, row, year, t, dur, td, tf, attr_group, rng)
                 if mode.ccf_rate > 0:
                     r = rng[streams.CCF]
                     year = np.repeat(np.arange(years), r.poisson(mode.ccf_rate * YEAR, years))
@@ -150,7 +151,7 @@ class FastEngine:
                     td = mode.detection.sample(r, m)
                     tf = mode.failover.sample(r, m)
                     failures[attr_self] += m
-                    self._group_episodes(add, group, row, year, t, dur, td, tf, attr_group)
+                    self._group_episodes(add, group, row, year, t, dur, td, tf, attr_group, rng)
 
         for slot_index, parts in inst_events.items():
             self._overlap_episodes(add, chunk, slot_index, parts)
@@ -207,11 +208,17 @@ class FastEngine:
         keep = cat[1] < YEAR
         return tuple(a[keep] for a in cat)
 
-    @staticmethod
-    def _group_episodes(add, group, row, year, t, dur, td, tf, attr):
+    def _short(self, p2, rng, size):
+        """A capacity shortage lasts at most the scale-out delay (with autoscaling): after it
+        the one-failure tables (failed over, a replica lost) fail no request."""
+        if self.topo.scale_out is None:
+            return p2
+        return np.minimum(p2, _draw(self.topo.scale_out, rng, streams.SCALE_OUT, size))
+
+    def _group_episodes(self, add, group, row, year, t, dur, td, tf, attr, rng):
         if group.failover:
             p1 = np.minimum(td + tf, dur)
-            add(year, t, p1, dur - p1, row["failing"], row["failed_over"], attr)
+            add(year, t, p1, self._short(dur - p1, rng, len(t)), row["failing"], row["failed_over"], attr)
         else:
             p1 = np.minimum(td, dur)
             add(year, t, p1, dur - p1, row["group_u"], row["group_d"], attr)
@@ -266,14 +273,14 @@ class FastEngine:
         t = ups - y * _SEP
         dur = downs - ups
         m = len(ups)
-        rng = streams.stream(self.seed, chunk, f"quorum:{slot.group}@{self.topo.slot_location(slot_index)}",
-                             streams.DETECTION)
+        source = _Streams(self.seed, chunk, f"quorum:{slot.group}@{self.topo.slot_location(slot_index)}")
+        rng = source[streams.DETECTION]
         td = slot.detection.sample(rng, m)
         rows = self.slot_rows[slot_index]
         attr = self.overlap_charge[slot_index]
         if slot.spec.failover:
             p1 = np.minimum(td + self.group_failover.sample(rng, m), dur)
-            add(y, t, p1, dur - p1, rows["failing"], rows["failed_over"], attr)
+            add(y, t, p1, self._short(dur - p1, source, m), rows["failing"], rows["failed_over"], attr)
         else:
             p1 = np.minimum(td, dur)
             add(y, t, p1, dur - p1, rows["group_u"], rows["group_d"], attr)

@@ -80,6 +80,7 @@ class _ModeDraws:
         self.failover = _Draws(mode.failover, rng(streams.FAILOVER))
         self.ccf = _Exp(1.0 / mode.ccf_rate, rng(streams.CCF)) if mode.ccf_rate > 0 else None
         self.burst = rng(streams.BURSTS)
+        self.scale_out_rng = rng(streams.SCALE_OUT)
         self.uniform = _Draws(_Unit(), self.burst)
 
     def next_up(self) -> float:
@@ -179,13 +180,25 @@ class _Year:
         self.state[slot] -= 1
         self.state[self.topo.D + slot] += 1
         self.bad, self.cum = self.topo.tables(self.state)
+        if self.e.scale_out is not None and self.topo.slots[slot].spec.capacity:
+            self.env.timeout(self.e.scale_out_draws[slot]()).callbacks.append(
+                lambda _e: self._instance_replaced(slot, ev))
+
+    def _instance_replaced(self, slot: int, ev: list) -> None:
+        """Scale-out has replaced a lost instance's capacity (ev[2] = 2: no longer counted)."""
+        if ev[3] or ev[2] is not True:
+            return
+        self._advance()
+        ev[2] = 2
+        self.state[self.topo.D + slot] -= 1
+        self.bad, self.cum = self.topo.tables(self.state)
 
     def instance_up(self, slot: int, inst: int, ev: list) -> None:
         self._advance()
         ev[3] = True
-        if ev[2]:
+        if ev[2] is True:
             self.state[self.topo.D + slot] -= 1
-        else:
+        elif not ev[2]:
             self.state[slot] -= 1
         if ev[1]:
             self._remove(self.inst_causes, ev[0], ev[1])
@@ -236,6 +249,17 @@ class _Year:
         self._advance()
         self.state[R + r] = 2
         self.bad, self.cum = self.topo.tables(self.state)
+        if self.e.scale_out is not None:
+            self.env.timeout(self.e.region_scale_out[r]()).callbacks.append(
+                lambda _e: self._scaled_out(r, epoch))
+
+    def _scaled_out(self, r: int, epoch: int) -> None:
+        """The healthy regions have scaled out for failed-over region r's traffic."""
+        if self.epoch_region[r] != epoch or self.state[self.topo.R + r] != 2:
+            return
+        self._advance()
+        self.state[self.topo.SC + r] = 1
+        self.bad, self.cum = self.topo.tables(self.state)
 
     def _group_detected(self, slot_index: int, epoch: int, detected_share: float) -> None:
         topo = self.topo
@@ -261,6 +285,7 @@ class _Year:
             if self.region_down[r] == 0:
                 self.epoch_region[r] += 1
                 st[topo.R + r] = 0
+                st[topo.SC + r] = 0
 
     def finish(self) -> None:
         self._advance()
@@ -288,6 +313,7 @@ class SimpyEngine:
         self.name_index = {n: i for i, n in enumerate(self.names)}
         self.threshold = [sl.down_threshold for sl in topo.slots]
         self.has_crews = any(sl.spec.repair_crews for sl in topo.slots)
+        self.scale_out = topo.scale_out
         self._shares: dict[tuple, tuple[float, float]] = {}
         self.inst_weight = {}
         for mode in topo.modes:
@@ -345,6 +371,12 @@ class SimpyEngine:
         router = topo.model.router
         self.group_failover = _Draws(_Sum(router.failover, router.propagate),
                                      streams.stream(self.seed, chunk, "router", streams.FAILOVER))
+        if self.scale_out is not None:
+            by_location = {loc: _Draws(self.scale_out, streams.stream(
+                self.seed, chunk, f"scale_out@{loc}", streams.SCALE_OUT))
+                for loc in {topo.slot_location(s.index) for s in topo.slots} | set(topo.region_names)}
+            self.scale_out_draws = {s.index: by_location[topo.slot_location(s.index)] for s in topo.slots}
+            self.region_scale_out = [by_location[name] for name in topo.region_names]
         if not self.full:
             return clusters.run_chunk(self, draws, years)
         downtime = np.zeros(years)

@@ -114,6 +114,9 @@ class Group(_Strict):
     quorum_mode: str | None = None
     # repairers shared by the group's instances (null: every instance repairs independently)
     repair_crews: int | None = Field(default=None, ge=1)
+    # the group's losses are demand beyond capacity (load spikes): each lasts at most until
+    # autoscaling has scaled out (needs the model's ``autoscaling``)
+    scale_out: bool = False
     source: str | None = None
 
     @pydantic.model_validator(mode="after")
@@ -122,6 +125,22 @@ class Group(_Strict):
             raise ValueError(f"k={self.k} exceeds n={self.n}")
         if self.failover and self.scope != "region":
             raise ValueError("failover applies to region-scoped groups only")
+        return self
+
+
+class Autoscaling(_Strict):
+    """Scale-out: capacity that falls short (a region failed over, a replica lost, a load
+    spike) is short only until new replicas are healthy and routed."""
+
+    scale_out_delay: Dist                        # shortage start -> new replica healthy and routed
+    # the journals' failure_mode whose scale_out_delay_seconds calibrate the delay
+    calibrated_by: str | list[str] = "load-spike"
+    source: str | None = None
+
+    @pydantic.model_validator(mode="after")
+    def _check(self) -> "Autoscaling":
+        if isinstance(self.scale_out_delay, str):
+            raise ValueError("'scale_out_delay' must be a duration or a distribution")
         return self
 
 
@@ -189,6 +208,7 @@ class Model(_Strict):
     router: Router = Field(default_factory=Router)
     groups: dict[str, Group]
     failure_modes: dict[str, FailureMode]
+    autoscaling: Autoscaling | None = None       # null: capacity stays short while it lasts
     sources: dict[str, str] = Field(default_factory=dict)
 
     @pydantic.model_validator(mode="after")
@@ -197,6 +217,10 @@ class Model(_Strict):
             if mode.group not in self.groups:
                 raise ValueError(f"failure_modes.{name}.group: unknown group {mode.group!r}"
                                  + _did_you_mean(mode.group, self.groups))
+        for name, group in self.groups.items():
+            if group.scale_out and self.autoscaling is None:
+                raise ValueError(f"groups.{name}.scale_out needs an 'autoscaling' section "
+                                 "with a scale_out_delay")
         return self
 
     @property
@@ -296,7 +320,7 @@ def _fields_at(parts: list[str]) -> set[str]:
             continue  # the name of a region, group or mode
         field = getattr(cls, "model_fields", {}).get(part)
         annotation = getattr(field, "annotation", None) if field else None
-        cls = next((c for c in (Router, Traffic, Deploys, Burst) if annotation is not None
+        cls = next((c for c in (Router, Traffic, Autoscaling, Deploys, Burst) if annotation is not None
                     and c.__name__ in str(annotation)), None)
         if cls is None:
             return set()

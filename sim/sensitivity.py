@@ -82,6 +82,12 @@ def candidate_parameters(raw: dict) -> list[tuple[str, object, object]]:
             out.append((f"{name}.detection",
                         variant(base + ("detection",), _scale(mode["detection"], SCALE_LOW)),
                         variant(base + ("detection",), _scale(mode["detection"], SCALE_HIGH))))
+    scaling = raw.get("autoscaling")
+    if isinstance(scaling, dict) and "scale_out_delay" in scaling:
+        delay = scaling["scale_out_delay"]
+        out.append(("autoscaling.scale_out_delay",
+                    variant(("autoscaling", "scale_out_delay"), _scale(delay, SCALE_LOW)),
+                    variant(("autoscaling", "scale_out_delay"), _scale(delay, SCALE_HIGH))))
     for gname, group in sorted(raw.get("groups", {}).items()):
         if not group.get("failover") and group.get("share", 1.0) < 1.0:
             share = group.get("share", 1.0)

@@ -13,7 +13,7 @@ import zlib
 
 import numpy as np
 
-ARRIVALS, DURATIONS, DETECTION, FAILOVER, RECOVERY, BURSTS, CCF, GAPS = range(8)
+ARRIVALS, DURATIONS, DETECTION, FAILOVER, RECOVERY, BURSTS, CCF, GAPS, SCALE_OUT = range(9)
 
 
 def chunk_sequence(seed: int, chunk: int) -> np.random.SeedSequence:

@@ -92,6 +92,26 @@ class _Sum(Distribution):
         return {"dist": "sum", "parts": [self.a.describe(), self.b.describe()]}
 
 
+class _Min(Distribution):
+    """The shorter of two independent durations (a load spike ends, or scale-out completes)."""
+
+    def __init__(self, a: Distribution, b: Distribution) -> None:
+        self.a, self.b = a, b
+
+    def sample(self, rng, size):
+        return np.minimum(self.a.sample(rng, size), self.b.sample(rng, size))
+
+    @property
+    def mean(self):  # not in closed form for every pair: a Monte Carlo estimate
+        return float(self.sample(np.random.default_rng(0), 100_000).mean())
+
+    def scaled(self, factor):
+        return _Min(self.a.scaled(factor), self.b.scaled(factor))
+
+    def describe(self):
+        return {"dist": "min", "parts": [self.a.describe(), self.b.describe()]}
+
+
 class Topology:
     """A model compiled for simulation: slots, modes, traffic, and the bad-fraction map."""
 
@@ -103,6 +123,8 @@ class Topology:
         self.total_traffic = self.traffic.sum(axis=0)                   # (24,)
         caps = np.array([r.capacity for r in model.regions.values()])
         self.capacity = caps * self.traffic.max(axis=1)                 # (R,)
+        # autoscaling: a capacity shortage lasts at most the scale-out delay (None: while it lasts)
+        self.scale_out = model.autoscaling.scale_out_delay if model.autoscaling else None
         self.router_detection = HealthCheckDetection(
             model.router.check_interval, model.router.failure_threshold, model.router.timeout)
         self.slots: list[Slot] = []
@@ -121,6 +143,7 @@ class Topology:
         self._cache: dict[tuple, tuple[list[float], list[float]]] = {}
         S = len(self.slots)
         self.U, self.D, self.G, self.SH, self.R = 0, S, 2 * S, 3 * S, 4 * S
+        self.SC = 4 * S + self.n_regions
         self._weights: dict[tuple, float] = {}
 
     def slot_location(self, slot_index: int) -> str:
@@ -148,7 +171,8 @@ class Topology:
         redundant = group.n - group.k >= 1
         return Mode(
             index=index, name=name, group=spec.group, slots=list(self.slots_of_group[spec.group]),
-            rate=(1.0 - spec.beta) * lam, ccf_rate=spec.beta * lam, duration=spec.duration,
+            rate=(1.0 - spec.beta) * lam, ccf_rate=spec.beta * lam,
+            duration=_Min(spec.duration, self.scale_out) if group.scale_out else spec.duration,
             recovery=spec.recovery, detection=detection, failover=failover, share=spec.share,
             ccf_restore=spec.ccf_restore,
             burst_probability=spec.burst.probability if spec.burst else 0.0,
@@ -159,10 +183,11 @@ class Topology:
 
     # -- the bad-fraction map ------------------------------------------------------------------
     # The state is one flat list (cheap to copy into a cache key): per slot s, down_u at
-    # U+s, down_d at D+s, gphase at G+s, gshare at SH+s; per region r, rphase at R+r.
+    # U+s, down_d at D+s, gphase at G+s, gshare at SH+s; per region r, rphase at R+r and
+    # at SC+r whether the others have scaled out for its failed-over traffic.
     def empty_state(self) -> list:
         S = len(self.slots)
-        return [0] * (2 * S) + [0] * S + [0.0] * S + [0] * self.n_regions
+        return [0] * (2 * S) + [0] * S + [0.0] * S + [0] * (2 * self.n_regions)
 
     def tables(self, state: list) -> tuple[list[float], list[float]]:
         """(bad fraction by hour, cumulative integral at each hour 0..24) of a state, cached."""
@@ -202,24 +227,29 @@ class Topology:
                     keep[slot.loc] *= 1.0 - f
                 else:
                     keep *= 1.0 - f
-        rphase = state[self.R:]
+        rphase = state[self.R:self.R + R]
+        scaled = state[self.SC:self.SC + R]
         bad = np.zeros(24)
         healthy = [r for r in range(R) if rphase[r] == 0]
-        moved = np.zeros(24)
+        moved = np.zeros(24)           # failed-over traffic the healthy regions must absorb
+        absorbed = np.zeros(24)        # failed-over traffic they have scaled out for
         for r in range(R):
             if rphase[r] == 1:
                 bad += self.traffic[r]
             elif rphase[r] == 2:
-                moved += self.traffic[r]
+                if scaled[r]:
+                    absorbed += self.traffic[r]
+                else:
+                    moved += self.traffic[r]
         if healthy:
             cap = self.capacity[healthy] * capfactor[healthy]
             weights = cap / cap.sum() if cap.sum() > 0 else np.full(len(healthy), 1 / len(healthy))
             for j, r in enumerate(healthy):
                 load = self.traffic[r] + moved * weights[j]
                 excess = np.maximum(load - cap[j], 0.0)
-                bad += excess + (load - excess) * (1.0 - keep[r])
+                bad += excess + (load - excess + absorbed * weights[j]) * (1.0 - keep[r])
         else:
-            bad += moved
+            bad += moved + absorbed
         return np.minimum(bad / self.total_traffic, 1.0)
 
     # -- solo episodes (the fast engine's closed forms, built from the same map) ---------------

@@ -75,3 +75,37 @@ def test_bad_journals_and_dirs_are_one_sentence(tmp_path):
                                       '[{"failure_mode": "region_outage", "detection_seconds": -1}]}')
     with pytest.raises(ConfigError, match="detection_seconds must be a non-negative number"):
         calibrate_model(load_model().raw, [str(tmp_path / "bad")])
+
+
+def test_restore_rto_and_scale_out_delay_are_calibrated(tmp_path):
+    run_dir = make_run_dir(tmp_path / "run", {
+        "regional-data-loss": [{"failure_mode": "regional-data-loss", "recovery_seconds": s}
+                               for s in (3000.0, 5400.0, 4200.0)],
+        "load-spike": [{"failure_mode": "load-spike", "scale_out_delay_seconds": s}
+                       for s in (95.0, 140.0, 120.0, 180.0)],
+    })
+    raw = load_model().raw
+    cal = calibrate_model(raw, [str(run_dir)], replicates=4)
+    rto = cal.raw["failure_modes"]["regional_data_loss"]["recovery"]
+    assert rto["median"] * 3600 == pytest.approx(math.exp(sum(map(math.log, (3000, 5400, 4200))) / 3))
+    delay = cal.raw["autoscaling"]["scale_out_delay"]
+    assert delay["median"] * 3600 == pytest.approx(math.exp(sum(map(math.log, (95, 140, 120, 180))) / 4))
+    assert all(rep["autoscaling"]["scale_out_delay"]["dist"] == "lognormal" for rep in cal.replicates)
+    record = parameter_record(raw, cal)
+    assert record["regional_data_loss.recovery"]["source"] == "measured"
+    assert record["regional_data_loss.recovery"]["journal_mode"] == "regional-data-loss"
+    assert record["autoscaling.scale_out_delay"]["n"] == 4
+    assert record["postgres_down.recovery"]["source"] == "default"
+    assert "_ignored_failure_modes" not in record
+    # the default is recorded with its citation when nothing measured it
+    assert parameter_record(raw, None)["autoscaling.scale_out_delay"]["cite"].startswith("autoscaling-warmup")
+
+
+def test_a_faster_measured_scale_out_shortens_the_projection(tmp_path):
+    slow = make_run_dir(tmp_path / "slow", {"load-spike": [
+        {"failure_mode": "load_spike", "scale_out_delay_seconds": 1800.0}]})
+    fast = make_run_dir(tmp_path / "fast", {"load-spike": [
+        {"failure_mode": "load_spike", "scale_out_delay_seconds": 30.0}]})
+    means = [run_simulation(years=4_000, seed=5, calibrate=[str(d)], sensitivities=False,
+                            workers=1)["attribution"]["load_spike"] for d in (slow, fast)]
+    assert means[1] < means[0] / 5
