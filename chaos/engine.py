@@ -284,6 +284,8 @@ def _settle_timeline(run: _Run) -> None:
             # the fault ends when its undo begins; how long the undo took is recorded beside it
             row["end"] = applied.rollback_started_at or rolled_at
             row["rolled_back_at"] = rolled_at
+            if applied.params.get("measured"):   # the driver measured its own undo (a restore's RTO)
+                row["measured"] = applied.params["measured"]
 
 
 def _finish(run: _Run, state: Any, started_at: float) -> dict:
@@ -385,5 +387,5 @@ def run_experiments(experiments: list[Experiment], opts: EngineOptions) -> list[
     from lab.state import load_state
     state = load_state(opts.state_dir)
     for exp in experiments:
-        check_targets(exp, state, controller=opts.controller)
+        check_targets(exp.scaled(opts.time_scale), state, controller=opts.controller)
     return [run_experiment(exp, opts) for exp in experiments]

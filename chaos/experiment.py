@@ -373,12 +373,17 @@ class Experiment(_Model):
         control = self.control
         if control.window_seconds is not None:
             control = times(control, window_seconds=control.window_seconds)
-        return self.model_copy(update={
+        out = self.model_copy(update={
             "load": times(self.load, duration=self.load.duration, warmup=self.load.warmup),
             "faults": [times(f, at=f.at, duration=f.duration) for f in self.faults],
             "actions": [times(a, at=a.at) for a in self.actions],
             "slo": times(self.slo, settle_seconds=self.slo.settle_seconds),
             "control": control})
+        try:
+            out._faults_fit()
+        except ValueError as exc:
+            raise ConfigError(f"at time scale {factor:g}: {exc}", path=self.file) from exc
+        return out
 
     def line_of(self, *path: Any) -> int | None:
         return self.lines.line_of(path) if isinstance(self.lines, LineMap) else None

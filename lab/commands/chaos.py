@@ -2,7 +2,7 @@
 
     nines chaos list [--profile quick]
     nines chaos validate FILE...
-    nines chaos run FILE-OR-NAME... [--out DIR] [--seed N] [--state-dir D]
+    nines chaos run FILE-OR-NAME... [--out DIR] [--seed N] [--state-dir D] [--time-scale F]
 
 ``run`` exits with the gate's codes over the experiments it ran (docs/gate.md): 0 all
 passed, 11 a hypothesis deviated, 12 an invariant was violated, 20 the lab failed.
@@ -55,7 +55,9 @@ def validate(files: tuple[str, ...]) -> int:
 @click.option("--seed", type=int, default=1, show_default=True, help="Seed of the load (same seed, same arrivals).")
 @click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Lab state directory [default: $NINES_STATE_DIR, else ./.nines].")
-def run(files: tuple[str, ...], out_dir: Path | None, seed: int, state_dir: Path | None) -> int:
+@click.option("--time-scale", type=click.FloatRange(0.1, 10), default=1.0, show_default=True,
+              help="Run every experiment's schedule this many times as long (0.5 halves it; criteria stay).")
+def run(files: tuple[str, ...], out_dir: Path | None, seed: int, state_dir: Path | None, time_scale: float) -> int:
     """Run experiments against the running lab; write a journal per experiment."""
     from chaos.engine import EngineOptions, run_experiments
     from chaos.experiment import load_experiment, resolve
@@ -66,7 +68,8 @@ def run(files: tuple[str, ...], out_dir: Path | None, seed: int, state_dir: Path
     experiments = [load_experiment(resolve(f)) for f in files]
     out = (out_dir or Path("runs") / time.strftime("chaos-%Y%m%d-%H%M%S")).resolve()
     with ProgressView() as view:
-        opts = EngineOptions(state_dir=resolve_state_dir(state_dir), out_dir=out, seed=seed, on_update=view.update)
+        opts = EngineOptions(state_dir=resolve_state_dir(state_dir), out_dir=out, seed=seed, on_update=view.update,
+                             time_scale=time_scale)
         journals = run_experiments(experiments, opts)
     for j in journals:
         click.echo(summary_line(j))

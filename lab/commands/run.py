@@ -25,8 +25,11 @@ import click
               help="Run only these experiments (names or files; repeatable) instead of the profile's.")
 @click.option("--years", type=click.IntRange(min=1), default=None, help="Simulated years [quick 5000, full 100000].")
 @click.option("--min-score", type=click.FloatRange(0, 100), default=None, help="Gate: lowest acceptable score.")
+@click.option("--time-scale", type=click.FloatRange(0.1, 10), default=1.0, show_default=True,
+              help="Run every experiment's schedule this many times as long (0.5 halves it; criteria stay).")
 def run(profile: str, out_dir: Path | None, seed: int, state_dir: Path | None, runtime: str,
-        topology_file: Path | None, experiments: tuple[str, ...], years: int | None, min_score: float | None) -> int:
+        topology_file: Path | None, experiments: tuple[str, ...], years: int | None, min_score: float | None,
+        time_scale: float) -> int:
     """The main job: up, experiments under load, calibrate and simulate, report, gate, down."""
     from chaos.experiment import load_experiment, resolve
     from chaos.main_job import MainJobOptions, run_main_job
@@ -40,6 +43,7 @@ def run(profile: str, out_dir: Path | None, seed: int, state_dir: Path | None, r
         record = run_main_job(MainJobOptions(
             profile=profile, out_dir=out, state_dir=resolve_state_dir(state_dir), seed=seed, runtime=runtime,
             topology_file=topology_file, experiments=chosen, sim_years=years, min_score=min_score,
+            time_scale=time_scale,
             say=lambda line: view.console.print(line, markup=False, highlight=False), on_update=view.update))
     g = record["gate"]
     click.echo(f"run {record['status']} in {time.monotonic() - began:.0f} s: "

@@ -98,3 +98,6 @@ def test_a_scaled_experiment_shortens_its_schedule_but_not_its_criteria():
     assert (half.faults[0].at, half.faults[0].duration) == (5, 9)
     assert half.faults[0].expect == exp.faults[0].expect and half.slo.recovery_hold_seconds == 3
     assert exp.load.duration == 42 and exp.scaled(1) is exp
+    with pytest.raises(ConfigError, match=r"chat-server-crash.yaml: at time scale 0.1: load.duration: 4.2 s leaves "
+                                          r"no 'after' window"):
+        exp.scaled(0.1)
