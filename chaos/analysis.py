@@ -60,6 +60,7 @@ def analyse(exp: Any, *, t0: float, t_end: float, timeline: list[dict], samples:
         m = detection.measure_fault(fault=fault, start_ts=f["start"], end_ts=f["end"] if f.get("end") else t_end,
                                     t0=t0, per_second=rows, events=events, matchers=matchers,
                                     baseline=baseline, slo=exp.slo)
+        m.update(f.get("measured") or {})    # what the driver measured of its undo beats the availability view
         m["matchers"] = matchers
         measurements.append(m)
     downtime = detection.downtime_seconds(rows, exp.slo.availability)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import json
 import logging
 
 import nats.errors
@@ -59,7 +58,7 @@ class PushedIds:
 
 def decode(msg) -> dict | None:
     try:
-        data = json.loads(msg.data)
+        data = protocol.loads(msg.data)
         if not isinstance(data, dict) or any(k not in data for k in REQUIRED):
             return None
         data["seq"] = msg.metadata.sequence.stream
@@ -168,7 +167,7 @@ class RegionConsumer:
             log.exception("storing a batch of %d failed", len(good))
             return
         try:
-            await self.s.cache.add([(d["to"], json.dumps(d)) for d in good])
+            await self.s.cache.add([(d["to"], protocol.encode(d)) for d in good])
         except DependencyError:
             pass                       # the cache is a fallback; PostgreSQL has the message
         for m in raw:
@@ -198,7 +197,7 @@ class RegionConsumer:
                 by_server[ANY_SUBJECT].append([d["to"], d["id"], d.get("sent_ts"), frame])
         for subject, items in by_server.items():
             try:
-                await self.s.nc.publish(subject, json.dumps(items).encode())
+                await self.s.nc.publish(subject, protocol.encode(items))
             except Exception as exc:  # noqa: BLE001 - the recipient resumes from the store later
                 log.warning("push to %s failed: %s", subject, exc)
 

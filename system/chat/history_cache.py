@@ -5,7 +5,7 @@ received, written on every store. ``history`` answers the same query as the stor
 """
 from __future__ import annotations
 
-import json
+import orjson
 
 from system.chat.presence import RedisDeps
 
@@ -18,7 +18,7 @@ class HistoryCache:
     def __init__(self, deps: RedisDeps, size: int = 200) -> None:
         self.deps, self.size = deps, size
 
-    async def add(self, entries: list[tuple[str, str]]) -> None:
+    async def add(self, entries: list[tuple[str, bytes]]) -> None:
         """Append (user, message JSON) pairs in one round trip: one LPUSH and one LTRIM a user."""
         if not entries:
             return
@@ -39,7 +39,7 @@ class HistoryCache:
         raw = await self.deps.run(lambda: self.deps.client.lrange(recent_key(user), 0, self.size - 1))
         seen, out = set(), []
         for item in raw:
-            msg = json.loads(item)
+            msg = orjson.loads(item)
             if msg["id"] in seen or msg["seq"] <= since or (conv and msg["conv"] != conv):
                 continue
             seen.add(msg["id"])

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+import orjson
+
 from lab.errors import UsageError
 from system.common.regions import USER_RE
 
@@ -72,8 +74,8 @@ def parse_client_frame(text: str | bytes, max_message_bytes: int):
         raise FrameError(TOO_LARGE, f"frame of {len(text)} characters exceeds the limit of "
                                     f"{max_message_bytes} bytes of body")
     try:
-        frame = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
+        frame = orjson.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:     # orjson's error is a JSONDecodeError
         raise FrameError(BAD_JSON, f"frame is not valid JSON: {getattr(exc, 'msg', exc)}") from None
     if not isinstance(frame, dict):
         raise FrameError(BAD_FRAME, "frame must be a JSON object with a 'type'")
@@ -122,7 +124,15 @@ def _parse_send(frame: dict, client_id: str | None, limit: int) -> Send:
 
 
 def dumps(frame: dict) -> str:
-    return json.dumps(frame, separators=(",", ":"))
+    return orjson.dumps(frame).decode()
+
+
+def encode(obj) -> bytes:
+    """A NATS payload (message JSON, deliver batches, events): compact JSON bytes."""
+    return orjson.dumps(obj)
+
+
+loads = orjson.loads            # JSON from NATS payloads (bytes) or Redis
 
 
 def error_frame(code: str, message: str, client_id: str | None = None) -> str:

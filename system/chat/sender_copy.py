@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import json
 import logging
 
 from lab.errors import DependencyError
+from system.chat import protocol
 
 log = logging.getLogger("nineslab.chat.sender_copy")
 
@@ -43,7 +43,7 @@ class SenderCopies:
             while self.queue:
                 items = [self.queue[i] for i in range(min(self.batch, len(self.queue)))]
                 try:
-                    await self.s.cache.add([(m["from"], json.dumps(m)) for m in items])
+                    await self.s.cache.add([(m["from"], protocol.encode(m)) for m in items])
                 except DependencyError:
                     pass
                 remote = [m for m in items if m.get("to_region") != self.s.region]

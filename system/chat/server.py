@@ -291,7 +291,7 @@ class ChatService:
     # ---- delivery ---------------------------------------------------------------------
     async def _on_deliver(self, msg) -> None:
         try:
-            items = json.loads(msg.data)
+            items = protocol.loads(msg.data)
         except ValueError:
             return
         for user, mid, sent_ts, frame in items:
@@ -422,7 +422,7 @@ class ChatService:
                "from_region": from_region, "to_region": to_region, "body": frame.body,
                "sent_ts": frame.sent_ts, "ts": ts}
         try:
-            ack = await publish_message(self.js, f"chat.{to_region}", mid, json.dumps(msg).encode(),
+            ack = await publish_message(self.js, f"chat.{to_region}", mid, protocol.encode(msg),
                                         timeout=self.settings.publish_timeout,
                                         deadline=self.settings.publish_deadline, rng=self.rng)
         except Exception as exc:  # noqa: BLE001 - every publish failure is one error frame
@@ -439,8 +439,8 @@ class ChatService:
         # live copy for a recipient who is failed over (only they subscribe; without interest
         # NATS drops it at once). Stored later by the home region's consumer, deduplicated by id.
         with contextlib.suppress(Exception):
-            await self.nc.publish(inbox_subject(frame.to), json.dumps(
-                [[frame.to, mid, frame.sent_ts, protocol.message_frame(msg)]]).encode())
+            await self.nc.publish(inbox_subject(frame.to), protocol.encode(
+                [[frame.to, mid, frame.sent_ts, protocol.message_frame(msg)]]))
 
     async def receipt(self, conn: Connection, mid: str) -> None:
         if conn.inflight is None or mid not in conn.inflight:

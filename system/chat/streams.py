@@ -9,12 +9,12 @@ id and answers with the original sequence.
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import time
 
 import nats.errors
 import nats.js.errors
+import orjson
 from nats.js.api import StorageType, StreamConfig
 
 from lab.errors import DependencyError
@@ -25,6 +25,7 @@ PUBLISH_RETRYABLE = (nats.errors.TimeoutError, nats.errors.NoRespondersError, as
                      nats.js.errors.ServiceUnavailableError, nats.js.errors.NoStreamResponseError,
                      nats.errors.ConnectionClosedError, nats.errors.StaleConnectionError,
                      nats.errors.OutboundBufferLimitError)
+PUBLISH_BACKOFF = Backoff(0.05, 2.0, 1.0)
 
 
 async def _ensure(js, name: str, subjects: list[str], replicas: int | None) -> int:
@@ -61,12 +62,12 @@ async def publish_message(js, subject: str, msg_id: str, payload: bytes, *, time
     """The PubAck of a published message; the last error when the deadline passed."""
     return await retry_async(
         lambda: js.publish(subject, payload, timeout=timeout, headers={"Nats-Msg-Id": msg_id}),
-        retry_on=PUBLISH_RETRYABLE, deadline=time.monotonic() + deadline, policy=Backoff(0.05, 2.0, 1.0),
+        retry_on=PUBLISH_RETRYABLE, deadline=time.monotonic() + deadline, policy=PUBLISH_BACKOFF,
         rng=rng)
 
 
 def event_payload(kind: str, region: str, **fields) -> bytes:
     """An EVENTS payload ``{"id", "type", "region", "ts", ...}``; ``id`` may be given (delivered: the message id)."""
     import uuid
-    return json.dumps({"id": fields.pop("id", None) or uuid.uuid4().hex, "type": kind, "region": region,
-                       "ts": time.time(), **fields}).encode()
+    return orjson.dumps({"id": fields.pop("id", None) or uuid.uuid4().hex, "type": kind, "region": region,
+                         "ts": time.time(), **fields})
