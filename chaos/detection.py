@@ -40,6 +40,8 @@ def default_matchers(kind: str, targets: list[str], *, link_roles: dict[str, tup
     whole-region process fault: the router fails the region over.
     """
     link_roles = link_roles or {}
+    if kind == "load.spike":     # the autoscaler noticed when a new replica is healthy in every router
+        return [{"kind": "autoscale", "state": "routed"}]
     if kind == "proxy.partition" or any(t.startswith("region:") for t in targets):
         regions = regions or [t.removeprefix("region:") for t in targets]
         return [{"kind": "failover", "subject": r, "state": "failed_over"} for r in regions]
@@ -167,4 +169,6 @@ def measure_fault(*, fault: Any, start_ts: float, end_ts: float, t0: float, per_
             "detection_seconds": detection, "detected_by": event,
             "failover_seconds": failover, "recovery_seconds": recovery,
             "downtime_seconds": downtime,
-            "error_rate_during": round(errors / requests, 6) if requests else None}
+            "error_rate_during": round(errors / requests, 6) if requests else None,
+            # a load spike's "detection" is the scale-out: spike start -> new replica healthy and routed
+            **({"scale_out_delay_seconds": detection} if fault.kind == "load.spike" else {})}

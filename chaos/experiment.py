@@ -32,8 +32,10 @@ FAULT_KINDS = (
     "process.pause",      # SIGSTOP; continued at the end of the fault
     "process.stop",       # graceful stop; started at the end of the fault
     "process.restart",    # stop and start at once (a deploy); nothing to undo
+    "process.data_loss",  # a regional store killed, its data dir destroyed; restored by lab.dr at the end
     "docker.kill", "docker.pause", "docker.stop",         # the docker runtime's equivalents,
     "docker.restart", "docker.disconnect",                # through the docker SDK
+    "load.spike",         # marks the load's spike window; the autoscaler's scale-out is measured
 )
 TOXIC_TYPES = ("latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data", "noop")
 INVARIANTS = ("chat.no_loss", "analytics.totals", "migration.agreement", "migration.no_lost_writes")
@@ -140,7 +142,7 @@ class LoadProfile(_Model):
 class Detection(_Model):
     """Which mechanism event means the system noticed the fault (contracts §5)."""
 
-    kind: Literal["health", "breaker", "failover", "consumer", "migration", "alert"]
+    kind: Literal["health", "breaker", "failover", "consumer", "migration", "alert", "autoscale"]
     subject: str | None = None            # glob
     state: str | None = None
     source: str | None = None             # glob, e.g. router-*

@@ -85,12 +85,14 @@ def match_names(patterns: list[str], names: list[str], *, what: str, path: str |
 def drivers_for_state(state: Any, *, controller: Any = None, proxy: Any = None) -> dict[str, FaultDriver]:
     """The drivers for a lab state (``lab.state.LabState``): prefix -> driver."""
     from chaos.faults.docker import DockerDriver
+    from chaos.faults.load import LoadDriver
     from chaos.faults.process import ProcessDriver, StateProcessController
     from chaos.faults.proxy import ProxyDriver
 
     drivers: dict[str, FaultDriver] = {
         "process": ProcessDriver(state, controller or StateProcessController(state.state_dir)),
         "docker": DockerDriver(state),
+        "load": LoadDriver(),
     }
     if state.proxy is not None:
         drivers["proxy"] = ProxyDriver(state, proxy)
