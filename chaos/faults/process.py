@@ -12,12 +12,14 @@ process.kill       kill                  start (if not running)
 process.pause      pause                 resume
 process.stop       stop (graceful)       start (if not running)
 process.restart    restart               nothing
+process.data_loss  kill, data dir gone   restore: backup + JetStream replay (chaos/faults/data_loss.py)
 =================  ====================  ====================
 """
 from __future__ import annotations
 
 from typing import Any, Protocol
 
+from chaos.faults import data_loss
 from chaos.faults.base import AppliedFault, match_names, new_uid
 from lab.errors import ConfigError, LabError, UsageError
 
@@ -95,10 +97,17 @@ class ProcessDriver:
             else:
                 hits = match_names([target], sorted(names), what="process", path=path, line=line)
             targets.extend(h for h in hits if h not in targets)
+        if fault.kind == data_loss.KIND:
+            data_loss.check_targets(self.state, targets, path=path, line=line)
         return AppliedFault(uid=new_uid(), kind=fault.kind, targets=targets, fault_id=fault.id or "",
                             experiment=experiment)
 
     def apply(self, applied: AppliedFault) -> None:
+        if applied.kind == data_loss.KIND:
+            for name in applied.targets:
+                applied.params["lost_at"] = data_loss.destroy(applied.state_dir or self.state.state_dir, name,
+                                                              self.controller.kill)
+            return
         op = APPLY.get(applied.kind)
         if op is None:
             raise UsageError(f"the process driver cannot apply {applied.kind}")
@@ -106,6 +115,12 @@ class ProcessDriver:
             getattr(self.controller, op)(name)
 
     def rollback(self, applied: AppliedFault) -> None:
+        if applied.kind == data_loss.KIND:     # the measured restore becomes the fault's measurement
+            applied.params["measured"] = {}
+            for name in applied.targets:
+                applied.params["measured"] = data_loss.restore(applied.state_dir or self.state.state_dir, name,
+                                                               lost_at=applied.params.get("lost_at"))
+            return
         op = UNDO.get(applied.kind)
         if op is None:
             return
