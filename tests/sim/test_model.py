@@ -49,7 +49,8 @@ def test_reference_model_cites_a_source_for_every_failure_mode():
         names |= {by} if isinstance(by, str) else set(by)
     assert names - {"analytics_consumer_crash", "migration_target_loss"} == {"chat_server_crash", "region_outage", "postgres_down", "redis_down", "nats_node_loss",
                      "nats_quorum_loss", "cross_region_latency", "region_partition", "slow_dependency",
-                     "deploy_failure", "regional_data_loss"}
+                     "deploy_failure", "regional-data-loss", "load-spike"}
+    assert model.autoscaling.source in model.sources
     for name, mode in model.failure_modes.items():
         assert mode.source in model.sources, name
 
