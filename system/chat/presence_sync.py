@@ -2,11 +2,14 @@
 
 Every chat server is an origin (see presence_replica.py) and a replica:
 
-- ``presence.delta.<region>``: its changes, batched for ``presence_flush_interval`` and sent
-  fire-and-forget (a NATS publish only fills the client's buffer, so presence never holds up
-  message delivery): ``{"server", "region", "epoch", "seq", "ts", "changes": [[user, state, ts]]}``;
-- ``presence.hb.<region>``: every ``presence_heartbeat`` its ``epoch`` and latest ``seq``
-  (``"leaving": true`` when it stops cleanly);
+- ``presence.feed.<region>``, ``"kind": "delta"``: its changes, batched for
+  ``presence_flush_interval`` and sent fire-and-forget (a NATS publish only fills the client's
+  buffer, so presence never holds up message delivery):
+  ``{"kind", "server", "region", "epoch", "seq", "ts", "changes": [[user, state, ts]]}``;
+- the same subject, ``"kind": "hb"``: every ``presence_heartbeat`` its ``epoch`` and latest
+  ``seq`` (``"leaving": true`` when it stops cleanly). One subject for both, so a replica
+  reads an origin's heartbeat after the deltas it counts (NATS keeps one publisher's order
+  per subscription; two subscriptions would race and ask for needless snapshots);
 - ``presence.sync.<server>``: request-reply for its full state, asked by a replica that
   found a gap (a cut route drops core NATS messages) or a new origin.
 
@@ -37,6 +40,7 @@ class PresenceSync:
                  stale_after: float, flush_interval: float, metrics=None,
                  clock=time.monotonic, wall=time.time) -> None:
         self.server, self.region = server, region
+        self.subject = f"presence.feed.{region}"
         self.heartbeat, self.flush_interval = heartbeat, flush_interval
         self.clock, self.wall = clock, wall
         # a server is dead after three missed heartbeats while its region is still heard
@@ -59,8 +63,7 @@ class PresenceSync:
     # ---- life cycle -------------------------------------------------------------------
     async def start(self, nc) -> None:
         self.nc = nc
-        await nc.subscribe("presence.delta.*", cb=self._on_delta)
-        await nc.subscribe("presence.hb.*", cb=self._on_heartbeat)
+        await nc.subscribe("presence.feed.*", cb=self._on_feed)
         await nc.subscribe(f"presence.sync.{self.server}", cb=self._on_sync_request)
         self.tasks = [asyncio.create_task(self._flusher(), name="presence-flush"),
                       asyncio.create_task(self._beater(), name="presence-heartbeat")]
@@ -71,7 +74,7 @@ class PresenceSync:
         await asyncio.gather(*self.tasks, return_exceptions=True)
         if self.nc is not None:
             with contextlib.suppress(Exception):
-                await self.nc.publish(f"presence.hb.{self.region}", self._envelope(leaving=True))
+                await self.nc.publish(self.subject, self._envelope("hb", leaving=True))
 
     # ---- this server's changes ----------------------------------------------------------
     def online(self, user: str) -> None:
@@ -94,32 +97,38 @@ class PresenceSync:
             self.wake.clear()
             changes, self.pending = self.pending, []
             self.seq += 1
-            await self._publish(f"presence.delta.{self.region}", self._envelope(changes=changes))
+            await self._publish(self._envelope("delta", changes=changes))
 
     async def _beater(self) -> None:
         while True:
-            await self._publish(f"presence.hb.{self.region}", self._envelope())
+            await self._publish(self._envelope("hb"))
             self.replica.expire(self.clock())
             await asyncio.sleep(self.heartbeat)
 
-    def _envelope(self, **extra) -> bytes:
-        return json.dumps({"server": self.server, "region": self.region, "epoch": self.epoch,
+    def _envelope(self, kind: str, **extra) -> bytes:
+        return json.dumps({"kind": kind, "server": self.server, "region": self.region, "epoch": self.epoch,
                            "seq": self.seq, "ts": self.wall(), **extra}).encode()
 
-    async def _publish(self, subject: str, payload: bytes) -> None:
+    async def _publish(self, payload: bytes) -> None:
         # fire-and-forget: a lost message shows as a gap in seq and is repaired by a sync
         with contextlib.suppress(Exception):
-            await self.nc.publish(subject, payload)
+            await self.nc.publish(self.subject, payload)
 
     # ---- other origins ------------------------------------------------------------------
-    async def _on_delta(self, msg) -> None:
-        data = _decode(msg.data, ("server", "region", "epoch", "seq", "ts", "changes"))
+    async def _on_feed(self, msg) -> None:
+        data = _decode(msg.data, ("kind", "server", "region", "epoch", "seq", "ts"))
         if data is None:
             return
         try:
-            changes = [(str(u), str(s), float(t)) for u, s, t in data["changes"]]
-        except (TypeError, ValueError):
-            return
+            if data["kind"] == "hb":
+                self._heartbeat(data)
+            elif data["kind"] == "delta" and "changes" in data:
+                self._delta(data)
+        except (TypeError, ValueError) as exc:        # not from a chat server of ours: drop it
+            log.info("presence message dropped: %s", exc)
+
+    def _delta(self, data: dict) -> None:
+        changes = [(str(u), str(s), float(t)) for u, s, t in data["changes"]]
         if self.m_propagation is not None and data["region"] != self.region:
             now = self.wall()
             for _, _, ts in changes:
@@ -128,10 +137,7 @@ class PresenceSync:
                               changes, self.clock()):
             self._sync(data["server"])
 
-    async def _on_heartbeat(self, msg) -> None:
-        data = _decode(msg.data, ("server", "region", "epoch", "seq", "ts"))
-        if data is None:
-            return
+    def _heartbeat(self, data: dict) -> None:
         if data.get("leaving"):
             self.replica.leave(data["server"], data["epoch"], float(data["ts"]))
         elif self.replica.heartbeat(data["server"], data["region"], data["epoch"], int(data["seq"]),
@@ -161,7 +167,7 @@ class PresenceSync:
     async def _on_sync_request(self, msg) -> None:
         # the state as of self.seq plus changes not yet flushed: re-applying those is harmless
         with contextlib.suppress(Exception):
-            await msg.respond(self._envelope(users=self.local))
+            await msg.respond(self._envelope("snapshot", users=self.local))
 
     # ---- answers ----------------------------------------------------------------------
     def query(self, user: str, home: str) -> Answer:

@@ -212,7 +212,6 @@ class ChatService:
         await self.nc.subscribe(ANY_SUBJECT, cb=self._on_deliver)
         await self.nc.subscribe(f"session.register.{self.region}", queue=f"chat-{self.region}",
                                 cb=self._on_remote_session)
-        await self.nc.subscribe(f"presence.{self.region}", queue=f"chat-{self.region}", cb=self._on_presence_query)
         await self.presence_sync.start(self.nc)
         await self.store.start()
         await self.consumer.start()
@@ -278,15 +277,6 @@ class ChatService:
             return
         with contextlib.suppress(DependencyError):
             await SessionDirectory(self.redis, server, self.settings.session_ttl).register(users)
-
-    async def _on_presence_query(self, msg) -> None:
-        try:
-            user = check_user(msg.data.decode())
-            status = await self.directory.presence(user)
-        except (UnknownUser, UnicodeDecodeError):
-            status = "unknown"
-        with contextlib.suppress(Exception):
-            await msg.respond(status.encode())
 
     # ---- delivery ---------------------------------------------------------------------
     async def _on_deliver(self, msg) -> None:

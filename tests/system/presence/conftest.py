@@ -12,7 +12,7 @@ from lab.servers.group import ServerGroup
 from system.chat.partition_lab import PartitionLab
 
 REGIONS = ["us-east", "eu-west"]
-SETTINGS = {"presence_heartbeat": 0.2, "presence_stale_after": 1.0, "breaker_reset": 0.5,
+SETTINGS = {"presence_heartbeat": 0.2, "presence_stale_after": 1.5, "breaker_reset": 0.5,
             "dep_check_interval": 0.2, "ack_wait": 2.0, "redelivery_delay": 0.3}
 
 
