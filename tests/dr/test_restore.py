@@ -5,20 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import time
 import uuid
+from types import SimpleNamespace
 from pathlib import Path
 
 import asyncpg
 import pytest
 
-from lab import process_control
+from chaos.faults.process import ProcessDriver, StateProcessController
 from lab.dr import catalog
 from lab.dr.backup import backup_and_prune, store_of
 from lab.dr.restore import restore_region
 from lab.dr.scheduler import policy_of
-from lab.errors import UsageError
+from lab.errors import ConfigError, UsageError
 from lab.servers import postgres
 from lab.state import load_state
 from system.chat.client import ChatClient
@@ -79,8 +79,11 @@ def test_restore_rebuilds_a_destroyed_store_from_backup_and_jetstream(dr_lab):
 
     after = asyncio.run(send(dr_lab, 25, "after"))       # stored, acked: only JetStream has them after the loss
     wait_stored(dr_lab, after)
-    process_control.kill(state_dir, f"pg-{REGION}")
-    shutil.rmtree(dr_lab.processes[f"pg-{REGION}"].data_dir)
+    driver = ProcessDriver(dr_lab, StateProcessController(state_dir))
+    fault = driver.plan(SimpleNamespace(kind="process.data_loss", targets=[f"pg-{REGION}"], id="loss"))
+    fault.state_dir = state_dir
+    driver.apply(fault)                                  # killed, data directory gone
+    assert not Path(dr_lab.processes[f"pg-{REGION}"].data_dir).exists()
     during = asyncio.run(send(dr_lab, 10, "during"))     # acked while the store is gone
 
     restore = nines("dr", "restore", REGION, "--json", "--state-dir", state_dir)
@@ -93,10 +96,17 @@ def test_restore_rebuilds_a_destroyed_store_from_backup_and_jetstream(dr_lab):
     rows = wait_stored(dr_lab, acked)
     assert sorted(rows) == sorted(acked)                 # nothing lost, nothing twice, nothing else
 
-    # a second restore (the store answers now: --force) replays the same range and changes nothing
-    again = restore_region(Path(state_dir), REGION, Path(state_dir) / "backups", force=True)
-    assert again.replay.scanned >= len(after) + len(during)
+    # the fault's undo restores again (the store answers now: forced), measures it, changes nothing
+    driver.rollback(fault)
+    measured = fault.params["measured"]
+    assert measured["recovery_seconds"] > 0 and measured["replay_scanned"] >= len(after) + len(during)
     assert sorted(wait_stored(dr_lab, acked)) == sorted(acked)
+
+
+def test_data_loss_fault_targets_only_regional_stores(dr_lab):
+    driver = ProcessDriver(dr_lab, StateProcessController(dr_lab.state_dir))
+    with pytest.raises(ConfigError, match="destroys a regional chat store"):
+        driver.plan(SimpleNamespace(kind="process.data_loss", targets=[f"redis-{REGION}"], id="x"))
 
 
 def test_retention_keeps_the_newest_backups(dr_lab):
