@@ -27,6 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx  # noqa: E402
+import numpy as np  # noqa: E402
 import websockets  # noqa: E402
 
 from lab.servers.group import ServerGroup  # noqa: E402
@@ -40,10 +41,7 @@ POLL_SECONDS = 0.025
 
 
 def pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    values = sorted(values)
-    return values[min(len(values) - 1, int(q * len(values)))]
+    return float(np.percentile(values, q * 100)) if values else float("nan")
 
 
 class Watch:
