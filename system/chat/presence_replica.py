@@ -15,7 +15,8 @@ A user is online when some origin holds them. The answer says how much to trust 
 offline is a statement about every region, so it needs all of them fresh. An origin that
 falls silent while its region is still heard (through its other servers) is a dead server:
 its users go offline after ``down_after``. A silent region keeps its last known state,
-reported stale, until it is heard again and resynchronised.
+reported stale, until it is heard again and resynchronised, or for ``forget_after`` at most
+(Phoenix's permdown): then its servers' users are offline, still stale while it is silent.
 
 Pure: no I/O, no clock. ``now`` is the caller's monotonic time; ``ts`` values are the
 origins' wall clocks (the answer's ``as_of``). ``presence_sync.py`` is the NATS shell.
@@ -51,9 +52,10 @@ class Answer:
 
 
 class PresenceReplica:
-    def __init__(self, regions: list[str], *, stale_after: float, down_after: float) -> None:
+    def __init__(self, regions: list[str], *, stale_after: float, down_after: float,
+                 forget_after: float = 600.0) -> None:
         self.regions = list(regions)
-        self.stale_after, self.down_after = stale_after, down_after
+        self.stale_after, self.down_after, self.forget_after = stale_after, down_after, forget_after
         self.origins: dict[str, Origin] = {}
         self.region_heard: dict[str, float] = {}
         self.last_offline: dict[str, tuple[str, float]] = {}   # user -> (region, origin wall clock)
@@ -97,9 +99,10 @@ class PresenceReplica:
 
     def expire(self, now: float) -> list[str]:
         """Drop origins silent for ``down_after`` while their region is heard through another
-        origin; returns their names."""
-        dead = [o for o in self.origins.values() if now - o.heard > self.down_after
-                and self.fresh(o.region, now) and self.region_heard[o.region] > o.heard]
+        origin, or silent for ``forget_after`` in any case; returns their names."""
+        dead = [o for o in self.origins.values() if now - o.heard > self.forget_after
+                or (now - o.heard > self.down_after and self.fresh(o.region, now)
+                    and self.region_heard[o.region] > o.heard)]
         for origin in dead:
             self._drop(origin, origin.last_ts)
         return [o.server for o in dead]

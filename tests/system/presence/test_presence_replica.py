@@ -85,3 +85,12 @@ def test_local_answer_lets_the_directory_decide_and_redis_out_is_unknown():
     assert local_answer("offline", online_there, "us-east") == online_there    # failed over, not registered yet
     assert local_answer("offline", online_here, "us-east").state == "offline"
     assert local_answer("online", offline, "us-east").state == "online"
+
+
+def test_a_region_silent_for_forget_after_is_forgotten_but_still_stale():
+    r = PresenceReplica(REGIONS, stale_after=3.0, down_after=3.0, forget_after=60.0)
+    r.snapshot("eu-1", "eu-west", "e2", 1, 100.0, {"bob": 99.0}, now=0.0)
+    r.heartbeat("us-1", "us-east", "e1", 0, 150.0, now=50.0)
+    assert r.expire(now=50.0) == [] and r.query("bob", "eu-west", now=50.0).state == "online"
+    assert r.expire(now=61.0) == ["eu-1"]
+    assert r.query("bob", "eu-west", now=61.0) == Answer("offline", "eu-west", 100.0, True)
