@@ -21,6 +21,9 @@ from lab.errors import DependencyError
 from system.common.retry import Backoff, retry_async
 
 CHAT_STREAM, EVENTS_STREAM = "CHAT", "EVENTS"
+# how long CHAT keeps a message: a regional store restored from its last backup replays from
+# here what came after (lab/dr), so this must exceed the backup interval (300 s) by far
+CHAT_RETENTION_SECONDS = 24 * 3600.0
 PUBLISH_RETRYABLE = (nats.errors.TimeoutError, nats.errors.NoRespondersError, asyncio.TimeoutError,
                      nats.js.errors.ServiceUnavailableError, nats.js.errors.NoStreamResponseError,
                      nats.errors.ConnectionClosedError, nats.errors.StaleConnectionError,
@@ -28,7 +31,7 @@ PUBLISH_RETRYABLE = (nats.errors.TimeoutError, nats.errors.NoRespondersError, as
 PUBLISH_BACKOFF = Backoff(0.05, 2.0, 1.0)
 
 
-async def _ensure(js, name: str, subjects: list[str], replicas: int | None) -> int:
+async def _ensure(js, name: str, subjects: list[str], replicas: int | None, max_age: float = 0.0) -> int:
     try:
         info = await js.stream_info(name)
         return info.config.num_replicas or 1
@@ -37,7 +40,8 @@ async def _ensure(js, name: str, subjects: list[str], replicas: int | None) -> i
     for r in ([replicas] if replicas else [3, 1]):
         try:
             await js.add_stream(StreamConfig(name=name, subjects=subjects, num_replicas=r,
-                                             storage=StorageType.FILE, duplicate_window=120.0))
+                                             storage=StorageType.FILE, duplicate_window=120.0,
+                                             max_age=max_age or None))
             return r
         except nats.js.errors.BadRequestError as exc:
             if "already in use" in str(exc) or "already exists" in str(exc):
@@ -51,7 +55,7 @@ async def _ensure(js, name: str, subjects: list[str], replicas: int | None) -> i
 async def ensure_streams(js, replicas: int | None = None, deadline: float = 30.0) -> dict[str, int]:
     """Create both streams if missing; the replica count each has. Retries while the cluster elects."""
     async def once():
-        return {CHAT_STREAM: await _ensure(js, CHAT_STREAM, ["chat.*"], replicas),
+        return {CHAT_STREAM: await _ensure(js, CHAT_STREAM, ["chat.*"], replicas, CHAT_RETENTION_SECONDS),
                 EVENTS_STREAM: await _ensure(js, EVENTS_STREAM, ["events.>"], replicas)}
     return await retry_async(once, retry_on=PUBLISH_RETRYABLE + (DependencyError,),
                              deadline=time.monotonic() + deadline, policy=Backoff(0.1, 2.0, 1.0))

@@ -11,17 +11,20 @@ from types import SimpleNamespace
 from pathlib import Path
 
 import asyncpg
+import nats
 import pytest
 
 from chaos.faults.process import ProcessDriver, StateProcessController
 from lab.dr import catalog
 from lab.dr.backup import backup_and_prune, store_of
 from lab.dr.restore import restore_region
+from lab.dr.policy import BackupPolicy
 from lab.dr.scheduler import policy_of
 from lab.errors import ConfigError, UsageError
 from lab.servers import postgres
 from lab.state import load_state
 from system.chat.client import ChatClient
+from system.chat.streams import CHAT_STREAM
 from system.common.auth import issue_token
 from dr_helpers import nines
 
@@ -115,6 +118,16 @@ def test_retention_keeps_the_newest_backups(dr_lab):
     store = store_of(dr_lab, REGION)
     made = [backup_and_prune(store, policy, dr_lab.state_dir)[0].id for _ in range(2)]
     assert [m.id for m in catalog.list_backups(policy.root(dr_lab.state_dir), REGION)] == made[::-1]
+
+
+def test_the_chat_stream_keeps_messages_longer_than_the_backup_interval(dr_lab):
+    async def max_age() -> float:
+        nc = await nats.connect(dr_lab.endpoints[f"nats-{REGION}"])
+        try:
+            return (await nc.jetstream().stream_info(CHAT_STREAM)).config.max_age
+        finally:
+            await nc.close()
+    assert 10 * BackupPolicy().interval_seconds <= asyncio.run(max_age()) < float("inf")
 
 
 def test_restore_refuses_a_running_store_and_a_region_without_backups(dr_lab, tmp_path):
