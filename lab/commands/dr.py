@@ -33,14 +33,18 @@ def _size(n: int) -> str:
     return f"{n} B"
 
 
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+optional_region = click.argument("region", required=False)
+
+
 @click.group()
 def dr() -> None:
     """Backups and restore of the regional chat stores (PostgreSQL + JetStream replay)."""
 
 
 @dr.command()
-@click.argument("region", required=False)
-@click.option("--json", "as_json", is_flag=True, help="Print the manifests as JSON.")
+@optional_region
+@json_option
 @state_dir_option
 def backup(region: str | None, as_json: bool, state_dir: Path | None) -> int:
     """Back up REGION's chat store now (every region when none is given), then prune."""
@@ -67,8 +71,8 @@ def backup(region: str | None, as_json: bool, state_dir: Path | None) -> int:
 
 
 @dr.command(name="list")
-@click.argument("region", required=False)
-@click.option("--json", "as_json", is_flag=True, help="Print the manifests as JSON.")
+@optional_region
+@json_option
 @state_dir_option
 def list_(region: str | None, as_json: bool, state_dir: Path | None) -> int:
     """The backups kept, newest first, with what each covers."""
@@ -98,7 +102,7 @@ def list_(region: str | None, as_json: bool, state_dir: Path | None) -> int:
 @dr.command()
 @click.argument("region")
 @click.option("--force", is_flag=True, help="Restore also when the store still runs and answers (its data is replaced).")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@json_option
 @state_dir_option
 def restore(region: str, force: bool, as_json: bool, state_dir: Path | None) -> int:
     """Rebuild REGION's chat store from its last backup, then replay JetStream from there."""
