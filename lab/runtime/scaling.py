@@ -22,7 +22,7 @@ import threading
 from dataclasses import replace
 from pathlib import Path
 
-from lab.errors import LabError
+from lab.errors import DependencyError, LabError
 from lab.runtime import discovery
 from lab.runtime.local import HOST, LocalRuntime, endpoint_of, write_service_config
 from lab.servers.base import ManagedProcess, ServerSpec, free_port
@@ -87,7 +87,11 @@ class Scaler:
             state = load_state(self.state_dir)
             state.processes[name] = record
             save_state(state)
-        self.runtime._wait_ready(record, alive=process.alive, abort=self.abort)
+        try:
+            self.runtime._wait_ready(record, alive=process.alive, abort=self.abort)
+        except DependencyError:            # it exited or never answered: leave nothing behind
+            self.remove(name)
+            raise
         record.status = "running"
         with locked(self.state_dir):
             state = load_state(self.state_dir)
