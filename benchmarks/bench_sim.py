@@ -6,14 +6,25 @@ CPU time), their ratios, and the wall time to 1,000,000 simulated years with an
 interval on P(D > budget) using every core.  Targets (issue 8): SimPy >= 2,000 years/s,
 fast >= 200,000 years/s, 10^6 years in < 60 s.  Runs in well under three minutes.
 
-    python benchmarks/bench_sim.py [--repeat 3] [--simpy-years 1000] [--fast-years 100000]
+``--baseline REV`` also measures the ``sim/`` package of git revision REV (written into a
+temporary directory with ``git show``, never into the working tree) side by side: each
+repeat runs the baseline and the current code alternately in fresh processes, so both see
+the same load, and prints medians and current/baseline ratios.
+
+    PYTHONPATH=. python benchmarks/bench_sim.py [--repeat 3] [--simpy-years 1000]
+                                                [--fast-years 100000] [--baseline 707a0ce]
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 from sim.model import load_model
 from sim.montecarlo import run_monte_carlo
@@ -32,12 +43,80 @@ def years_per_second(topo, raw, engine: str, years: int, repeat: int) -> tuple[l
     return wall, cpu
 
 
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _child(engine: str, years: int, seed: int, workers: int) -> None:
+    """Measure one run in this process (its ``sim`` comes first on PYTHONPATH) and print JSON."""
+    from sim.montecarlo import summarize_downtime
+
+    loaded = load_model()
+    topo = Topology(loaded.model)
+    started, cpu_started = time.perf_counter(), time.process_time()
+    mc = run_monte_carlo(topo, loaded.raw, engine=engine, seed=seed, years=years,
+                         budget_minutes=topo.model.budget_minutes, workers=workers)
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    p = summarize_downtime(mc.totals.downtime, topo.model.budget_minutes)["p_exceed"]
+    print(json.dumps({"wall": wall, "cpu": cpu, "mean": float(mc.totals.downtime.mean()),
+                      "p": p["estimate"], "low": p["ci_low"], "high": p["ci_high"]}))
+
+
+def _tree_of(rev: str, into: Path) -> Path:
+    """The sim/ package of git revision ``rev`` written under ``into`` (git show, no checkout)."""
+    names = subprocess.run(["git", "-C", str(REPO), "ls-tree", "-r", "--name-only", rev, "sim/"],
+                           check=True, capture_output=True, text=True).stdout.split()
+    for name in names:
+        target = into / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(subprocess.run(["git", "-C", str(REPO), "show", f"{rev}:{name}"],
+                                          check=True, capture_output=True).stdout)
+    return into
+
+
+def _measure(tree: Path, engine: str, years: int, seed: int, workers: int = 1) -> dict:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tree), str(REPO)]))
+    out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", engine, str(years),
+                          str(seed), str(workers)], check=True, capture_output=True, text=True, env=env)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def side_by_side(rev: str, args) -> None:
+    """Baseline revision and current code alternately, medians and ratios."""
+    with tempfile.TemporaryDirectory(prefix="bench-sim-") as tmp:
+        trees = {"baseline": _tree_of(rev, Path(tmp)), "current": REPO}
+        print(f"\nbaseline {rev} vs current (fresh process per run, alternating; "
+              f"load average {os.getloadavg()[0]:.2f})")
+        print(f"{'engine':<8}{'years':>9}{'baseline /s wall':>18}{'current /s wall':>17}{'ratio':>7}"
+              f"{'baseline /s CPU':>17}{'current /s CPU':>16}{'ratio':>7}")
+        for engine, years in (("simpy", args.simpy_years), ("fast", args.fast_years)):
+            runs = {name: [] for name in trees}
+            for index in range(args.repeat):
+                for name, tree in trees.items():
+                    runs[name].append(_measure(tree, engine, years, 100 + index))
+            wall = {n: statistics.median(years / r["wall"] for r in rs) for n, rs in runs.items()}
+            cpu = {n: statistics.median(years / r["cpu"] for r in rs) for n, rs in runs.items()}
+            print(f"{engine:<8}{years:>9,}{wall['baseline']:>18,.0f}{wall['current']:>17,.0f}"
+                  f"{wall['current'] / wall['baseline']:>6.2f}x{cpu['baseline']:>17,.0f}"
+                  f"{cpu['current']:>16,.0f}{cpu['current'] / cpu['baseline']:>6.2f}x")
+        workers = os.cpu_count() or 1
+        for name, tree in trees.items():
+            r = _measure(tree, "fast", args.million, 1, workers)
+            print(f"{args.million:,} years, fast, {workers} workers, {name}: {r['wall']:.1f} s wall; "
+                  f"mean {r['mean']:.2f} min, P(D > budget) = {100 * r['p']:.3f} % "
+                  f"[{100 * r['low']:.3f}-{100 * r['high']:.3f} %]; load average {os.getloadavg()[0]:.2f}")
+
+
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        engine, years, seed, workers = sys.argv[2], *map(int, sys.argv[3:6])
+        _child(engine, years, seed, workers)
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--simpy-years", type=int, default=10_000)
     parser.add_argument("--fast-years", type=int, default=100_000)
     parser.add_argument("--million", type=int, default=1_000_000)
+    parser.add_argument("--baseline", metavar="REV", help="also measure sim/ of this git revision")
     args = parser.parse_args()
 
     loaded = load_model()
@@ -66,6 +145,8 @@ def main() -> None:
     print(f"{args.million:,} years (fast, {os.cpu_count()} workers): {elapsed:.1f} s "
           f"({args.million / elapsed:,.0f} years/s); P(D > {topo.model.budget_minutes:g} min) = "
           f"{100 * p['estimate']:.3f} % [{100 * p['ci_low']:.3f}-{100 * p['ci_high']:.3f} %]  target < 60 s")
+    if args.baseline:
+        side_by_side(args.baseline, args)
 
 
 if __name__ == "__main__":

@@ -135,8 +135,8 @@ def _isolated_totals(engine, ev: dict, totals: ChunkTotals, incidents: list) -> 
     shortage = np.where(instance_level, rows["capacity"][m, s] > 0, failover)
     rest = np.where(shortage, np.minimum(dur - p1, ev["so"]), dur - p1)
     p2 = np.clip(np.minimum(rest, YEAR - start - p1), 0.0, None)
-    i1 = integrate_vec(engine.bad_tab, engine.cum_tab, tab1, start, start + p1)
-    i2 = integrate_vec(engine.bad_tab, engine.cum_tab, tab2, start + p1, start + p1 + p2)
+    i1 = integrate_vec(engine.bad_tab, engine.cum_tab, tab1, start, start + p1, engine.tiled_tab)
+    i2 = integrate_vec(engine.bad_tab, engine.cum_tab, tab2, start + p1, start + p1 + p2, engine.tiled_tab)
     minutes = (i1 + i2) * 60.0
     year = ev["year"]
     years = totals.years

@@ -24,7 +24,7 @@ from sim import streams
 from sim.burn_rate import time_to_page
 from sim.distributions import Fixed
 from sim.episodes import ChunkTotals, month_of
-from sim.topology import Topology, _Sum, integrate_vec
+from sim.topology import Topology, _Sum, integrate_vec, tile_year
 
 YEAR = 8760.0
 _SEP = 10_000.0  # hours between years on the sweep's time axis
@@ -97,6 +97,7 @@ class FastEngine:
         self.slot_rows = {s.index: {k: tables.row(s.index, k) for k in _kinds(s.spec, group_level=True)}
                           for s in topo.slots if s.spec.n - s.spec.k >= 1}
         self.bad, self.cum = tables.arrays()
+        self.tiled = tile_year(self.bad)
         self.group_failover = _Sum(topo.model.router.failover, topo.model.router.propagate)
         self.slot_may_double = {s.index: any(m.burst_probability > 0 for m in topo.modes
                                              if m.group == s.group) for s in topo.slots}
@@ -324,10 +325,10 @@ class _Chunk:
         if not len(start) or (row1 == 0 and row2 == 0):
             return
         e = self.e
-        p1 = np.minimum(p1, YEAR - start)
-        p2 = np.clip(np.minimum(p2, YEAR - start - p1), 0.0, None)
-        i1 = integrate_vec(e.bad, e.cum, row1, start, start + p1)
-        i2 = integrate_vec(e.bad, e.cum, row2, start + p1, start + p1 + p2)
+        end1 = np.minimum(start + p1, YEAR)
+        end2 = np.minimum(end1 + p2, YEAR)
+        i1 = integrate_vec(e.bad, e.cum, row1, start, end1, e.tiled)
+        i2 = integrate_vec(e.bad, e.cum, row2, end1, end2, e.tiled)
         minutes = (i1 + i2) * 60.0
         self.keys.append(year * 12 + month_of(start))
         self.minutes.append(minutes)
@@ -335,7 +336,8 @@ class _Chunk:
         if self.sample:
             hit = np.flatnonzero((minutes > 0) & (year < self.sample))
             if len(hit):
-                self.burn.append((p1[hit], p2[hit], i1[hit], i2[hit], minutes[hit]))
+                s, e1 = start[hit], end1[hit]
+                self.burn.append((e1 - s, end2[hit] - e1, i1[hit], i2[hit], minutes[hit]))
 
     def totals(self) -> ChunkTotals:
         years = self.years

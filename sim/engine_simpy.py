@@ -26,7 +26,7 @@ from sim import clusters, streams
 from sim.burn_rate import time_to_page
 from sim.episodes import ChunkTotals
 from sim.quantities import HOURS_PER_MONTH
-from sim.topology import Topology, _Sum
+from sim.topology import Topology, _Sum, tile_year
 
 import numpy as np
 
@@ -345,6 +345,7 @@ class SimpyEngine:
                     share = mode.share if kind.startswith("group") else None
                     self.isolated_rows[kind][mode.index, s] = tables.row(s, kind, share)
         self.bad_tab, self.cum_tab = tables.arrays()
+        self.tiled_tab = tile_year(self.bad_tab)
         self.redundant_slot = np.array([sl.n - sl.spec.k >= 1 for sl in topo.slots])
         self.failover_slot = np.array([sl.spec.failover for sl in topo.slots])
         self.attr_self = np.array([self.name_index[m.name] for m in topo.modes])

@@ -314,10 +314,18 @@ def _F(bad, cum, t: float) -> float:
     return day * cum[24] + cum[h] + (rem - h) * bad[h]
 
 
+HOURS_TILED = 8784   # 366 days: bad-by-hour tables repeated over a year (no hour-of-day modulo)
+
+
+def tile_year(bad: np.ndarray) -> np.ndarray:
+    """Bad-by-hour tables (T, 24) repeated for every hour of a year, for :func:`integrate_vec`."""
+    return np.tile(bad, (1, HOURS_TILED // 24))
+
+
 def integrate_vec(bad: np.ndarray, cum: np.ndarray, table: np.ndarray,
-                  a: np.ndarray, b: np.ndarray) -> np.ndarray:
+                  a: np.ndarray, b: np.ndarray, tiled: np.ndarray | None = None) -> np.ndarray:
     """Vectorised :func:`integrate`: ``bad`` (T, 24), ``cum`` (T, 25), ``table`` indexes rows
-    (an array, or one row for every interval)."""
+    (an array, or one row for every interval); ``tiled`` is ``tile_year(bad)``, optional."""
     scalar = np.ndim(table) == 0
     if scalar and cum[table, 24] == 0.0:
         return np.zeros(len(a))
@@ -325,7 +333,10 @@ def integrate_vec(bad: np.ndarray, cum: np.ndarray, table: np.ndarray,
     hour_a = np.floor(a)
     # most outages begin and end inside one clock hour: one table lookup, no cumulative sums
     same = np.floor(b) == hour_a
-    out = (b - a) * bad_flat.take(table * 24 + (hour_a.astype(np.int64) % 24))
+    if tiled is not None:
+        out = (b - a) * tiled.ravel().take(table * HOURS_TILED + hour_a.astype(np.int64))
+    else:
+        out = (b - a) * bad_flat.take(table * 24 + (hour_a.astype(np.int64) % 24))
     cross = np.flatnonzero(~same)
     if len(cross):
         t, ac, bc = (table if scalar else table[cross]), a[cross], b[cross]
