@@ -61,6 +61,7 @@ class ExperimentRow:
     deviations: list[str]
     errors: list[str]
     note: str = ""                       # without a journal: why there is none
+    judgement: str = ""                  # the control-against-experiment comparison, one line
 
     @property
     def why_not_completed(self) -> str:
@@ -280,7 +281,24 @@ def _experiment_row(exp: ExperimentView) -> ExperimentRow:
         deviations=([str(x) for x in j.get("reasons") or []] if exp.verdict == "deviated" and j.get("reasons")
                     else _deviations(j.get("hypothesis"))),
         errors=[_text(e) for e in j.get("errors") or []] or ([exp.step_error] if exp.step_error else []),
-        note="" if exp.journal is not None else _no_journal_note(exp))
+        note="" if exp.journal is not None else _no_journal_note(exp),
+        judgement=_judgement_line(j.get("judgement")))
+
+
+def _judgement_line(judgement: Any) -> str:
+    """"Control (interleaved): score 50; latency_ms High (harmful), p 0.002, effect 1, n 6/6; ..."."""
+    if not isinstance(judgement, dict):
+        return ""
+    parts = []
+    for m in judgement.get("metrics") or []:
+        if isinstance(m, dict):
+            p, effect = _f(m.get("p_value")), _f(m.get("rank_biserial"))
+            parts.append(f"{m.get('metric')} {m.get('classification')}{' (harmful)' if m.get('harmful') else ''}"
+                         + (f", p {p:.3g}" if p is not None else "") + (f", effect {effect:.2g}" if effect is not None else "")
+                         + f", n {m.get('n_control')}/{m.get('n_experiment')}")
+    score = _f(judgement.get("score"))
+    line = f"Control ({judgement.get('mode', 'windows')}): score {'—' if score is None else f'{score:g}'}; " + "; ".join(parts)
+    return line + (" — few samples: the test has little power" if judgement.get("few_samples") else "")
 
 
 def _no_journal_note(exp: ExperimentView) -> str:

@@ -119,3 +119,16 @@ def test_paths_judgement_compares_the_faulted_region_with_the_clean_one():
     success = next(m for m in j["metrics"] if m["metric"] == "success")
     assert (success["n_control"], success["n_experiment"]) == (400, 400)
     assert success["harmful"] is True and success["estimate"] == pytest.approx(-0.5)
+
+
+def test_the_report_shows_the_judgement_in_one_line():
+    from reports.summary import _judgement_line
+    exp = _exp("  mode: interleaved\n  window_seconds: 5\n  skip_seconds: 0\n")
+    toggled = interleave.expand(exp)
+    timeline = [{"id": f.id, "start": T0 + f.at, "end": T0 + f.end} for f in toggled.faults]
+    bad = {t: 0.6 for f in toggled.faults for t in range(int(f.at), int(f.end))}
+    j = control_judgement(toggled, samples(60, bad=bad), timeline, [], T0, T0 + 60)
+    line = _judgement_line(j)
+    assert line.startswith("Control (interleaved): score 50; availability_per_second Low (harmful), p ")
+    assert "effect -1, n 20/20" in line and line.endswith("few samples: the test has little power")
+    assert _judgement_line(None) == ""
