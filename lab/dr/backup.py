@@ -69,6 +69,9 @@ async def _position(store: Store) -> StreamPosition:
 
 def read_position(store: Store) -> tuple[StreamPosition, str | None]:
     """The region's stream position now, or position 0 and why it could not be read."""
+    if not store.nats_urls:
+        return (StreamPosition(stream=jetstream.CHAT_STREAM, subject=jetstream.subject_of(store.region)),
+                "the lab runs no NATS: a restore replays nothing")
     try:
         return asyncio.run(_position(store)), None
     except Exception as exc:  # noqa: BLE001 - any NATS failure: fall back to a full replay
