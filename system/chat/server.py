@@ -63,7 +63,7 @@ class Connection:
     costs its handler task and these few fields.
     """
 
-    __slots__ = ("ws", "user", "bucket", "out", "writer", "inflight", "closed", "held")
+    __slots__ = ("ws", "user", "bucket", "out", "writer", "inflight", "closed", "held", "hold_timer")
 
     def __init__(self, ws: WebSocket, user: str, bucket: TokenBucket) -> None:
         self.ws, self.user, self.bucket = ws, user, bucket
@@ -74,6 +74,7 @@ class Connection:
         # live messages that arrive before the client's resume is answered: held back so the
         # replay of older stored messages never comes after a newer live one
         self.held: list[tuple[str, object, str]] | None = None
+        self.hold_timer: asyncio.TimerHandle | None = None
 
     def push(self, frame: str, limit: int = 10_000) -> None:
         if self.closed:
@@ -325,7 +326,7 @@ class ChatService:
         # hold live delivery until the client's resume is answered (a client that never
         # resumes gets its live messages after RESUME_GRACE_SECONDS)
         conn.held = []
-        asyncio.get_running_loop().call_later(RESUME_GRACE_SECONDS, self.release_held, conn)
+        conn.hold_timer = asyncio.get_running_loop().call_later(RESUME_GRACE_SECONDS, self.release_held, conn)
         first = conn.user not in self.conns
         self.conns.setdefault(conn.user, set()).add(conn)
         self.m_conns.inc()
@@ -457,6 +458,8 @@ class ChatService:
     async def resume(self, conn: Connection, since: dict[str, int]) -> None:
         # the stream first, then the store: a message acked in between is in both (deduplicated
         # by id below), never in neither
+        if conn.hold_timer is not None:     # the resume releases them, however long its reads take
+            conn.hold_timer.cancel()
         pending = await self.catch_up(conn.user, since)
         source = "postgres"
         try:

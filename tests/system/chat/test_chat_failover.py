@@ -85,6 +85,10 @@ def test_postgres_stopped_history_falls_back_and_messages_are_stored_when_it_ret
         await b.connect()
         before = [await a.send(bob, f"before {i}") for i in range(3)]
         await receive_ids(b, {x["id"] for x in before}, 10)
+        end = time.monotonic() + 10           # pushed before stored: wait until stored (and cached)
+        while not {x["id"] for x in before} <= {m["id"] for m in (await b.history())["messages"]}:
+            assert time.monotonic() < end, "the messages sent before the stop were never stored"
+            await asyncio.sleep(0.05)
         pg.process.stop(grace=5)
         await asyncio.to_thread(wait_until, lambda: has_event(ha_lab, "chat-eu-west-1", "breaker", "postgres", "open"),
                                 timeout=15, what="breaker open")
