@@ -51,7 +51,7 @@ class PresenceSync:
         self.pending: list[list] = []
         self.nc = None
         self.tasks: list[asyncio.Task] = []
-        self.syncing: set[str] = set()
+        self.syncing: dict[str, asyncio.Future] = {}     # server -> its snapshot fetch in flight
         self.wake = asyncio.Event()
         self.m_propagation = self.m_syncs = None
         if metrics is not None:
@@ -69,9 +69,10 @@ class PresenceSync:
                       asyncio.create_task(self._beater(), name="presence-heartbeat")]
 
     async def stop(self) -> None:
-        for t in self.tasks:
+        tasks = [*self.tasks, *self.syncing.values()]
+        for t in tasks:
             t.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         if self.nc is not None:
             with contextlib.suppress(Exception):
                 await self.nc.publish(self.subject, self._envelope("hb", leaving=True))
@@ -146,9 +147,9 @@ class PresenceSync:
 
     def _sync(self, server: str) -> None:
         if server not in self.syncing:
-            self.syncing.add(server)
-            task = asyncio.ensure_future(self._fetch_snapshot(server))
-            task.add_done_callback(lambda _: self.syncing.discard(server))
+            # the dict holds the task: the event loop keeps only a weak reference to it
+            self.syncing[server] = asyncio.ensure_future(self._fetch_snapshot(server))
+            self.syncing[server].add_done_callback(lambda _: self.syncing.pop(server, None))
 
     async def _fetch_snapshot(self, server: str) -> None:
         try:
