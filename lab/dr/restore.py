@@ -76,7 +76,8 @@ def lay_down(backup_dir: Path, data_dir: Path) -> None:
     postgres.own_data_dir(data_dir)
 
 
-async def _replay(store: Store, manifest: BackupManifest) -> ReplayResult:
+async def replay_after(store: Store, manifest: BackupManifest) -> ReplayResult:
+    """Store in ``store`` what JetStream holds after ``manifest``'s backup (idempotent)."""
     nc = await _connect(store.nats_urls)
     try:
         conn = await asyncpg.connect(postgres.dsn(store.port, CHAT_DATABASE), timeout=10)
@@ -118,7 +119,7 @@ def restore_region(state_dir: Path, region: str, root: Path, *, force: bool = Fa
         process_control.start(state_dir, store.record.name)
         postgres.create_database(store.port, CHAT_DATABASE)      # a backup older than the database
         restored = time.monotonic()
-        replay = asyncio.run(_replay(store, manifest))
+        replay = asyncio.run(replay_after(store, manifest))
     result = RestoreResult(region=region, store=store.record.name, backup=manifest,
                            restore_seconds=restored - began, replay=replay,
                            total_seconds=time.monotonic() - began, restored_at=clock())

@@ -17,7 +17,7 @@ import pytest
 from chaos.faults.process import ProcessDriver, StateProcessController
 from lab.dr import catalog
 from lab.dr.backup import backup_and_prune, store_of
-from lab.dr.restore import restore_region
+from lab.dr.restore import replay_after, restore_region
 from lab.dr.policy import BackupPolicy
 from lab.dr.scheduler import policy_of
 from lab.errors import ConfigError, UsageError
@@ -104,6 +104,10 @@ def test_restore_rebuilds_a_destroyed_store_from_backup_and_jetstream(dr_lab):
     measured = fault.params["measured"]
     assert measured["recovery_seconds"] > 0 and measured["replay_scanned"] >= len(after) + len(during)
     assert sorted(wait_stored(dr_lab, acked)) == sorted(acked)
+    # and replaying once more into the live store stores nothing: idempotent by message id
+    store = store_of(load_state(state_dir), REGION)
+    latest = catalog.latest(policy_of(state_dir).root(state_dir), REGION)
+    assert asyncio.run(replay_after(store, latest)).inserted == 0
 
 
 def test_data_loss_fault_targets_only_regional_stores(dr_lab):
