@@ -18,6 +18,10 @@ KIND = "process.data_loss"
 
 
 def check_targets(state: Any, names: list[str], *, path: str | None = None, line: int | None = None) -> None:
+    runtime = getattr(state, "runtime", "local")
+    if runtime != "local":      # lab.dr restores stores of local processes only
+        raise ConfigError(f"{KIND} needs the local runtime; this lab runs on {runtime}", path=path, line=line,
+                          key="kind")
     for name in names:
         proc = state.processes.get(name)
         role = getattr(proc, "role", None) if proc is not None else None
