@@ -7,6 +7,8 @@ depends on is ready, in its own thread, so independent parts (six initdb runs, t
 nodes) overlap. The state file is written as each process starts, so a ``nines up`` that
 fails, is interrupted (Ctrl-C, SIGTERM) or is killed outright leaves a file ``down`` can
 use; on failure or interrupt ``up`` itself stops what it started before re-raising.
+An autoscaler (``system.autoscaler``, when the topology has one) starts last, once ``up`` is
+done writing the state file; ``down`` stops it first, then everything it added.
 
 PostgreSQL data is initialised once and reused; Redis keeps nothing, and JetStream streams
 start empty on each ``up`` unless ``keep_streams`` (a cluster recovering old raft state waits

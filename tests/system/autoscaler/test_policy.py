@@ -101,3 +101,21 @@ def test_autoscale_only_in_its_profiles():
     assert topology.plan("quick").autoscalers == ()
     (scaler,) = topology.plan("full").autoscalers
     assert scaler.settings["template"] == "chat-{region}-{n}" and scaler.settings["max"] == 3
+
+
+def test_discovery_file_round_trip(tmp_path):
+    from lab.runtime import discovery
+    from system.router.discovery import DiscoveryFile, diff
+
+    one = discovery.Member("chat-a-1", "a", "http://127.0.0.1:4001")
+    two = discovery.Member("chat-a-2", "a", "http://127.0.0.1:4002")
+    path = discovery.write(tmp_path, "chat", [one, two])
+    watcher = DiscoveryFile(str(path))
+    members = watcher.poll()
+    assert {n: (p.url, p.region) for n, p in members.items()} == {
+        "chat-a-1": ("http://127.0.0.1:4001", "a"), "chat-a-2": ("http://127.0.0.1:4002", "a")}
+    assert watcher.poll() is None                                # unchanged: nothing to do
+    discovery.write(tmp_path, "chat", [one])
+    assert diff(members, watcher.poll()) == ([], ["chat-a-2"])
+    path.write_text("[{")                                        # half a file: keep what we have
+    assert watcher.poll() is None
