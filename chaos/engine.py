@@ -30,6 +30,7 @@ from chaos import analysis as analysis_mod, detection, interleave, journal as jo
 from chaos.experiment import Experiment
 from chaos.fault_session import FaultSession
 from chaos.faults.base import drivers_for_state
+from chaos.faults.load import shape_args
 from chaos.load_process import LoadProcess, load_argv
 from chaos.probes import run_action, run_live
 from chaos.slis import read_samples
@@ -147,7 +148,8 @@ def _execute(run: _Run, state: Any) -> None:
             if planned[row["id"]].params.get("regions"):
                 row["regions"] = planned[row["id"]].params["regions"]
         argv = opts.load_argv(scenario=exp.load.scenario, rate=exp.load.rate, duration=exp.load.duration,
-                              out=run.exp_dir, seed=opts.seed, state_dir=str(opts.state_dir), extra=exp.load.args)
+                              out=run.exp_dir, seed=opts.seed, state_dir=str(opts.state_dir),
+                              extra=[*exp.load.args, *shape_args(exp.faults)])
         run.load = LoadProcess(argv, run.exp_dir, clock=opts.clock)
         run.load.start()
         run.t0 = run.load.wait_generating(opts.load_start_timeout, opts.sleep)

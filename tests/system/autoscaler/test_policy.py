@@ -119,3 +119,12 @@ def test_discovery_file_round_trip(tmp_path):
     assert diff(members, watcher.poll()) == ([], ["chat-a-2"])
     path.write_text("[{")                                        # half a file: keep what we have
     assert watcher.poll() is None
+
+
+def test_a_load_spike_fault_gives_the_load_its_shape():
+    from chaos.experiment import library_dir, load_experiment
+    from chaos.faults.load import shape_args
+
+    exp = load_experiment(library_dir() / "load-spike.yaml")
+    assert shape_args(exp.faults) == ["--shape", "spike:at=10,for=40,factor=4"]
+    assert shape_args([]) == []
