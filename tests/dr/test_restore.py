@@ -75,9 +75,7 @@ def test_restore_rebuilds_a_destroyed_store_from_backup_and_jetstream(dr_lab):
     state_dir = dr_lab.state_dir
     before = asyncio.run(send(dr_lab, 30, "before"))
     wait_stored(dr_lab, before)
-    backup = nines("dr", "backup", REGION, "--json", "--state-dir", state_dir)
-    assert backup.returncode == 0, backup.stderr
-    manifest = json.loads(backup.stdout)[0]
+    manifest = backup_and_prune(store_of(dr_lab, REGION), policy_of(state_dir), state_dir)[0].to_json()
     assert manifest["stream"]["covered_seq"] >= 30 and manifest["size_bytes"] > 0
 
     after = asyncio.run(send(dr_lab, 25, "after"))       # stored, acked: only JetStream has them after the loss
