@@ -53,14 +53,14 @@ def store_of(state: LabState, region: str) -> Store:
     return stores[region]
 
 
-async def _connect(urls: tuple[str, ...]):
+async def connect_nats(urls: tuple[str, ...]):
     import nats
     return await nats.connect(servers=list(urls), connect_timeout=NATS_TIMEOUT, max_reconnect_attempts=2,
                               allow_reconnect=True)
 
 
 async def _position(store: Store) -> StreamPosition:
-    nc = await _connect(store.nats_urls)
+    nc = await connect_nats(store.nats_urls)
     try:
         return await asyncio.wait_for(jetstream.position(nc.jetstream(), store.region), NATS_TIMEOUT * 2)
     finally:

@@ -22,7 +22,7 @@ import asyncpg
 
 from lab import process_control
 from lab.dr import catalog, jetstream
-from lab.dr.backup import Store, _connect, store_of
+from lab.dr.backup import Store, connect_nats, store_of
 from lab.dr.catalog import BackupManifest
 from lab.dr.jetstream import ReplayResult
 from lab.errors import DependencyError, LabError, UsageError
@@ -78,7 +78,7 @@ def lay_down(backup_dir: Path, data_dir: Path) -> None:
 
 async def replay_after(store: Store, manifest: BackupManifest) -> ReplayResult:
     """Store in ``store`` what JetStream holds after ``manifest``'s backup (idempotent)."""
-    nc = await _connect(store.nats_urls)
+    nc = await connect_nats(store.nats_urls)
     try:
         conn = await asyncpg.connect(postgres.dsn(store.port, CHAT_DATABASE), timeout=10)
         try:
@@ -119,7 +119,13 @@ def restore_region(state_dir: Path, region: str, root: Path, *, force: bool = Fa
         process_control.start(state_dir, store.record.name)
         postgres.create_database(store.port, CHAT_DATABASE)      # a backup older than the database
         restored = time.monotonic()
-        replay = asyncio.run(replay_after(store, manifest))
+        try:
+            replay = asyncio.run(replay_after(store, manifest))
+        except Exception as exc:  # noqa: BLE001 - NATS or PostgreSQL broke mid-way: say what is done
+            raise DependencyError(
+                f"{store.record.name} is back from backup {manifest.id}, but the JetStream replay failed "
+                f"({type(exc).__name__}: {exc}); run `nines dr restore {region} --force` again when NATS "
+                "answers (the replay is idempotent)") from exc
     result = RestoreResult(region=region, store=store.record.name, backup=manifest,
                            restore_seconds=restored - began, replay=replay,
                            total_seconds=time.monotonic() - began, restored_at=clock())
