@@ -294,7 +294,7 @@ def _judgement_line(judgement: Any) -> str:
         if isinstance(m, dict):
             p, effect = _f(m.get("p_value")), _f(m.get("rank_biserial"))
             parts.append(f"{m.get('metric')} {m.get('classification')}{' (harmful)' if m.get('harmful') else ''}"
-                         + (f", p {p:.3g}" if p is not None else "") + (f", effect {effect:.2g}" if effect is not None else "")
+                         + ("" if p is None else ", p < 1e-6" if p == 0 else f", p {p:.3g}") + (f", effect {effect:.2g}" if effect is not None else "")
                          + f", n {m.get('n_control')}/{m.get('n_experiment')}")
     score = _f(judgement.get("score"))
     line = f"Control ({judgement.get('mode', 'windows')}): score {'—' if score is None else f'{score:g}'}; " + "; ".join(parts)
