@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from pathlib import Path
 
 import httpx
@@ -17,7 +16,8 @@ import pytest
 from lab.state import find_state, load_state
 from system.chat.client import ChatClient
 from system.common.auth import issue_token
-from tests.lab.test_runtime import nines, own_tmp, reusable_state_dir  # noqa: F401 (fixture)
+from tests.lab.test_runtime import nines, reusable_state_dir
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.infra, pytest.mark.slow]
 
@@ -59,16 +59,6 @@ def events(state_dir: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-def wait_for(what: str, condition, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"not within {timeout:.0f} s: {what}")
-
-
 def event_states(state_dir: Path, subject: str) -> list[str]:
     return [e["state"] for e in events(state_dir) if e["subject"] == subject]
 
@@ -98,7 +88,7 @@ def test_scale_out_routing_scale_in_with_resume_and_down(lab):
     async def scenario() -> None:
         crowd = clients(state_dir, [f"crowd{i}@a" for i in range(10)])
         await asyncio.gather(*(c.connect() for c in crowd))     # 10 connections, target 4 a replica
-        wait_for("chat-a-2 routed", lambda: "routed" in event_states(state_dir, "chat-a-2"))
+        await asyncio.to_thread(wait_for, lambda: "routed" in event_states(state_dir, "chat-a-2"), "chat-a-2 routed")
         assert event_states(state_dir, "a")[0] == "scale_out"
         assert load_state(state_dir).process("chat-a-2").status == "running"
 
@@ -117,8 +107,8 @@ def test_scale_out_routing_scale_in_with_resume_and_down(lab):
         await sender.send(mover, "before the scale-in")
         assert (await receiver.receive())["body"] == "before the scale-in"
 
-        await asyncio.to_thread(wait_for, "chat-a-2 stopped",
-                                lambda: "stopped" in event_states(state_dir, "chat-a-2"))
+        await asyncio.to_thread(wait_for, lambda: "stopped" in event_states(state_dir, "chat-a-2"),
+                                "chat-a-2 stopped")
         states = event_states(state_dir, "chat-a-2")
         assert states.index("draining") < states.index("drained") < states.index("stopped"), states
         assert "chat-a-2" not in load_state(state_dir).processes
@@ -132,8 +122,8 @@ def test_scale_out_routing_scale_in_with_resume_and_down(lab):
         # scaled out again, then `nines down`: nothing of the lab may survive
         crowd = clients(state_dir, [f"again{i}@a" for i in range(10)])
         await asyncio.gather(*(c.connect() for c in crowd))
-        await asyncio.to_thread(wait_for, "chat-a-2 added again",
-                                lambda: event_states(state_dir, "chat-a-2").count("ready") == 2)
+        await asyncio.to_thread(wait_for, lambda: event_states(state_dir, "chat-a-2").count("ready") == 2,
+                                "chat-a-2 added again")
         await asyncio.gather(*(c.close() for c in crowd + [receiver, sender]))
 
     asyncio.run(scenario())
@@ -147,10 +137,10 @@ def test_scale_out_routing_scale_in_with_resume_and_down(lab):
     assert alive == [] and find_state(state_dir) is None
 
 
-def test_bad_autoscale_settings_are_one_sentence_and_exit_2(own_tmp):
-    bad = own_tmp / "bad.yaml"
+def test_bad_autoscale_settings_are_one_sentence_and_exit_2(server_dir):
+    bad = server_dir / "bad.yaml"
     bad.write_text(TOPOLOGY.replace("      max: 2\n", "      max: 0\n"))
-    result = nines("up", "--topology", str(bad), "--state-dir", str(own_tmp / "s"), timeout=60)
+    result = nines("up", "--topology", str(bad), "--state-dir", str(server_dir / "s"), timeout=60)
     assert result.returncode == 2
     assert f"{bad}:19: services.chat-{{region}}-{{n}}.autoscale.max" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
