@@ -3,6 +3,7 @@
 a 3-node NATS JetStream cluster with R3 streams, PostgreSQL and Redis per region).
 
     python benchmarks/bench_chat.py [--rate 2000] [--seconds 10] [--users 100,1000] [--json FILE]
+    python benchmarks/bench_chat.py --compare REV [--runs 3] [--rate 400] [--users 1000]
 
 Open model: sends are scheduled at ``--rate`` a second whatever the answers, spread over
 random sender/recipient pairs across regions; latency is measured from the intended send
@@ -11,6 +12,11 @@ message is answered with a delivery receipt, as real clients do. Memory per idle
 is the growth of the chat servers' RSS when the users connect, divided by their number.
 Targets: >= 2,000 acked/s with p99 send->ack < 50 ms at 1,000 connections; <= 50 KB per idle
 connection. The load generator shares the machine's cores with the servers.
+
+``--compare REV`` measures the code of git revision REV (exported to a temporary tree) and the
+working tree in alternating runs, and prints the median of each side and their ratios side by
+side. On a shared machine the CPU milliseconds per acked message are the steadier figure: a
+saturated run loses throughput and latency to its neighbours, far less CPU per message.
 """
 from __future__ import annotations
 
@@ -21,6 +27,8 @@ import json
 import random
 import resource
 import shutil
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -182,6 +190,40 @@ async def phase(lab: ChatLab, n: int, rate: float, seconds: float, seed: int) ->
             "cpu_ms_per_message": cpu_ms, "machine_load": psutil.getloadavg()[0]}
 
 
+def compare(rev: str, runs: int, args: argparse.Namespace) -> int:
+    """Alternate runs of revision ``rev`` and of the working tree; medians and ratios side by side."""
+    here = Path(__file__).resolve().parent.parent
+    with tempfile.TemporaryDirectory(prefix="nineslab-bench-chat-rev-") as tmp:
+        base = Path(tmp) / "tree"
+        base.mkdir()
+        archive = subprocess.run(["git", "-C", str(here), "archive", rev], capture_output=True)
+        if archive.returncode != 0:
+            print(f"bench_chat: cannot export revision {rev!r}: {archive.stderr.decode().strip()}", file=sys.stderr)
+            return 2
+        subprocess.run(["tar", "-x", "-C", str(base)], input=archive.stdout, check=True)
+        sides: dict[str, list[dict]] = {rev: [], "working tree": []}
+        for i in range(runs):
+            for name, tree in ((rev, base), ("working tree", here)):
+                out = Path(tmp) / f"{i}-{len(sides[name])}-{name.replace(' ', '_')}.json"
+                print(f"run {i + 1}/{runs}: {name} (load average {psutil.getloadavg()[0]:.1f}) ...", flush=True)
+                subprocess.run([sys.executable, str(tree / "benchmarks" / "bench_chat.py"), "--users", args.users,
+                                "--rate", str(args.rate), "--seconds", str(args.seconds), "--seed", str(args.seed),
+                                "--json", str(out)], cwd=tree, check=True, stdout=subprocess.DEVNULL)
+                sides[name].append(json.loads(out.read_text())[-1])
+    figures = {"acked/s": lambda r: r["acked_per_s"], "ack p50 ms": lambda r: r["ack_p50_ms"],
+               "ack p99 ms": lambda r: r["ack_p99_ms"], "deliver p99 ms": lambda r: r["deliver_p99_ms"],
+               "chat CPU ms/msg": lambda r: r["cpu_ms_per_message"].get("chat", float("nan")),
+               "all CPU ms/msg": lambda r: sum(r["cpu_ms_per_message"].values()),
+               "load average": lambda r: r["machine_load"]}
+    old, new = sides[rev], sides["working tree"]
+    print(f"\nmedian of {runs} alternating runs, {args.users} users, {args.rate:g} sends/s offered")
+    print(f"{'':>16} {rev[:12]:>12} {'working tree':>13} {'ratio':>7}")
+    for label, get in figures.items():
+        a, b = statistics.median(get(r) for r in old), statistics.median(get(r) for r in new)
+        print(f"{label:>16} {a:>12.2f} {b:>13.2f} {b / a if a else float('nan'):>7.2f}")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rate", type=float, default=2000.0)
@@ -189,7 +231,11 @@ def main() -> int:
     ap.add_argument("--users", default="100,1000")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--json", help="write the figures here too")
+    ap.add_argument("--compare", metavar="REV", help="alternate runs of git revision REV and the working tree")
+    ap.add_argument("--runs", type=int, default=3, help="runs of each side with --compare")
     args = ap.parse_args()
+    if args.compare:
+        return compare(args.compare, max(1, args.runs), args)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536), hard))
     root = Path(tempfile.mkdtemp(prefix="nineslab-bench-chat-"))
