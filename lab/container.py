@@ -5,8 +5,12 @@ the process NAME in the profile's plan (``NINES_PROFILE``, default quick) and ru
 way the local runtime would, with container addresses from :mod:`lab.runtime.docker_layout`:
 PostgreSQL (initdb, remote trust on the lab network, the databases its services use),
 Redis, a NATS node whose routes go through the fault proxy, the fault proxy itself, or one
-of our services with its contracts §5 configuration. ``--check NAME`` is the compose
-health check: exit 0 when the process answers its real readiness check.
+of our services with its contracts §5 configuration.
+
+While the process runs, this module asks it its real readiness check every two seconds and
+keeps ``/data/.ready`` fresh while it answers: the compose health check only looks at that
+file's age (``lab.runtime.docker_layout.ready_test``), so no Python interpreter starts every two seconds in every
+container (that alone kept two cores busy). ``--check NAME`` runs the readiness check once.
 """
 from __future__ import annotations
 
@@ -15,16 +19,21 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 import urllib.request
+from typing import Callable
 from pathlib import Path
 
-from lab.runtime.docker_layout import PROXY_API_PORT, PROXY_NAME, DockerLayout, internal_ports
+from lab.runtime.docker_layout import (CHECK_SECONDS, PROXY_API_PORT, PROXY_NAME, READY_FILE, DockerLayout,
+                                       internal_ports)
 from lab.runtime.local import dependency_url
 from lab.servers import nats, postgres, redis
 from lab.servers.base import wait_until
 from lab.topology import load_topology
 
 DATA = Path(os.environ.get("NINES_DATA", "/data"))
+READY = DATA / READY_FILE
 
 
 def _plans(profile: str):
@@ -32,9 +41,11 @@ def _plans(profile: str):
     return topology.plan(profile), DockerLayout(topology.plan("full"))
 
 
-def _run_forwarding(argv: list[str], *, user: str | None = None, stop_signal: int = signal.SIGTERM,
-                    after_start=None) -> int:
-    """Run a server as our child, forward SIGTERM/SIGINT to it (as ``stop_signal``), exit with it."""
+def _run_forwarding(argv: list[str], ready: Callable[[], bool], *, user: str | None = None,
+                    stop_signal: int = signal.SIGTERM, after_start=None) -> int:
+    """Run a server as our child, forward SIGTERM/SIGINT to it (as ``stop_signal``), keep
+    READY fresh while ``ready()`` holds, exit with the child."""
+    READY.unlink(missing_ok=True)          # a restarted container's file is from its last life
     child = subprocess.Popen(argv, user=user)
     signal.signal(signal.SIGTERM, lambda *_: child.send_signal(stop_signal))
     signal.signal(signal.SIGINT, lambda *_: child.send_signal(stop_signal))
@@ -44,10 +55,24 @@ def _run_forwarding(argv: list[str], *, user: str | None = None, stop_signal: in
         except Exception as exc:  # noqa: BLE001 - report and stop the server, never leave it half set up
             print(f"lab.container: set-up after start failed: {exc}", file=sys.stderr)
             child.send_signal(stop_signal)
+    threading.Thread(target=_report_readiness, args=(child, ready), daemon=True).start()
     return child.wait()
 
 
-def _postgres(name: str, plan) -> int:
+def _report_readiness(child: subprocess.Popen, ready: Callable[[], bool]) -> None:
+    while child.poll() is None:
+        try:
+            answers = ready()
+        except Exception:  # noqa: BLE001 - not answering is the answer
+            answers = False
+        if answers:
+            READY.touch()
+        else:
+            READY.unlink(missing_ok=True)
+        time.sleep(CHECK_SECONDS)          # the period of the check, as a health check's interval
+
+
+def _postgres(name: str, plan, ready: Callable[[], bool]) -> int:
     data_dir = DATA / name
     postgres.ensure_initialised(data_dir)
     hba = data_dir / "pg_hba.conf"
@@ -62,7 +87,8 @@ def _postgres(name: str, plan) -> int:
         wait_until(lambda: postgres.ready(port), timeout=60, what=name, alive=lambda: child.poll() is None)
         for database in plan.databases().get(name, []):
             postgres.create_database(port, database)
-    return _run_forwarding(spec.argv, user=spec.user, stop_signal=spec.stop_signal, after_start=create_databases)
+    return _run_forwarding(spec.argv, ready, user=spec.user, stop_signal=spec.stop_signal,
+                           after_start=create_databases)
 
 
 def _service_config(p, plan, layout: DockerLayout) -> Path:
@@ -95,42 +121,50 @@ def _service_config(p, plan, layout: DockerLayout) -> Path:
 
 def run(name: str, profile: str) -> int:
     plan, layout = _plans(profile)
+    ready = probe(name, plan)
     DATA.mkdir(parents=True, exist_ok=True)
     if name == PROXY_NAME:
         config = DATA / "toxiproxy.json"
         config.write_text(json.dumps(layout.proxies(), indent=2))
         return _run_forwarding([sys.executable, "-m", "chaos.proxy", "serve", "--host", "0.0.0.0",
-                                "--port", str(PROXY_API_PORT), "--config", str(config)])
+                                "--port", str(PROXY_API_PORT), "--config", str(config)], ready)
     p = plan.process(name)
     if p.role == "postgres":
-        return _postgres(name, plan)
+        return _postgres(name, plan, ready)
     if p.role == "redis":
         spec = redis.spec(name, DATA / name, internal_ports("redis")["main"], DATA / f"{name}.log", host="0.0.0.0")
-        return _run_forwarding(spec.argv)
+        return _run_forwarding(spec.argv, ready)
     if p.role == "nats":
         ports = internal_ports("nats")
         spec = nats.spec(name, DATA / name, ports["main"], ports["cluster"], ports["monitor"],
                          layout.nats_routes(name), DATA / f"{name}.log", host="0.0.0.0")
-        return _run_forwarding(spec.argv)
+        return _run_forwarding(spec.argv, ready)
     config = _service_config(p, plan, layout)
-    return _run_forwarding([sys.executable, "-m", f"system.{p.role}", "--config", str(config)])
+    return _run_forwarding([sys.executable, "-m", f"system.{p.role}", "--config", str(config)], ready)
+
+
+def probe(name: str, plan) -> Callable[[], bool]:
+    """NAME's real readiness check, from inside its container."""
+    if name == PROXY_NAME:
+        return lambda: _http_ok(f"http://127.0.0.1:{PROXY_API_PORT}/version")
+    p = plan.process(name)
+    if p.role == "postgres":
+        port, databases = internal_ports("postgres")["main"], plan.databases().get(name, [])
+        return lambda: postgres.ready(port) and all(_has_database(port, db) for db in databases)
+    if p.role == "redis":
+        return lambda: redis.ready(internal_ports("redis")["main"])
+    if p.role == "nats":
+        return lambda: nats.ready(internal_ports("nats")["monitor"])
+    return lambda: _http_ok(f"http://127.0.0.1:{internal_ports(p.role)['main']}/healthz")
 
 
 def check(name: str, profile: str) -> bool:
-    """The compose health check of NAME: its real readiness check, from inside the container."""
-    if name == PROXY_NAME:
-        with urllib.request.urlopen(f"http://127.0.0.1:{PROXY_API_PORT}/version", timeout=2) as resp:
-            return resp.status == 200
-    plan, _ = _plans(profile)
-    p = plan.process(name)
-    if p.role == "postgres":
-        port = internal_ports("postgres")["main"]
-        return postgres.ready(port) and all(_has_database(port, db) for db in plan.databases().get(name, []))
-    if p.role == "redis":
-        return redis.ready(internal_ports("redis")["main"])
-    if p.role == "nats":
-        return nats.ready(internal_ports("nats")["monitor"])
-    with urllib.request.urlopen(f"http://127.0.0.1:{internal_ports(p.role)['main']}/healthz", timeout=2) as resp:
+    """Run NAME's readiness check once."""
+    return probe(name, _plans(profile)[0])()
+
+
+def _http_ok(url: str) -> bool:
+    with urllib.request.urlopen(url, timeout=2) as resp:
         return resp.status == 200
 
 

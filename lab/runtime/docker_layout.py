@@ -22,6 +22,8 @@ LINK_PORT_BASE = 21000
 HOST_PORT_BASE = 31000
 MONITOR_HOST_PORT_BASE = 32000
 SERVICE_PORT = 8080
+READY_FILE = ".ready"      # in a container's /data: lab.container touches it while the process answers
+CHECK_SECONDS = 2.0        # how often lab.container asks; the compose health check's interval too
 INTERNAL_PORTS = {
     "postgres": {"main": 5432},
     "redis": {"main": 6379},
@@ -75,3 +77,8 @@ class DockerLayout:
     def nats_routes(self, name: str) -> list[str]:
         return [self.link_address(link) for link, plan in sorted(self.full.links.items())
                 if plan.source == name and self.full.process(plan.target).role == "nats"]
+
+
+def ready_test() -> str:
+    """The compose health check (a shell command, no Python): READY_FILE touched lately."""
+    return f"find /data/{READY_FILE} -newermt '-{3 * CHECK_SECONDS:g} seconds' 2>/dev/null | grep -q ."
