@@ -49,7 +49,11 @@ class StreamWindow:
         async with self.lock:
             if self.read_started < asked:    # no read began after we asked: read now
                 self.read_started = time.monotonic()
-                await self._refresh()
+                try:
+                    await self._refresh()
+                except BaseException:
+                    self.read_started = float("-inf")     # a read that failed serves no one
+                    raise
         return [m for m in self.by_user.get(user, ()) if m["seq"] > since.get(m["conv"], 0)]
 
     async def _refresh(self) -> None:
