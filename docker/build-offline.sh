@@ -6,8 +6,10 @@
 #  wheels  docker/wheelhouse: every dependency of the lab as a wheel, made on the host by pip
 #          (the lab itself is not in it: the image takes the source, so a code change does
 #          not invalidate the dependency layer; nothing is built in the source tree);
-#  image   docker build from that base, installing from the wheelhouse only.
-# `docker/build-offline.sh` does all three (base and wheels at the same time); one step by
+#  deps    the image's dependency stage (docker build --target deps), from that base,
+#          installing from the wheelhouse only; tagged nineslab-deps:latest;
+#  image   the lab image: that stage plus the lab's source (seconds when deps is built).
+# `docker/build-offline.sh` does all four (base and wheels at the same time); one step by
 # name runs only that step. Needs root, a running dockerd and debootstrap. A base image that
 # is already there is reused; every step prints its duration.
 set -euo pipefail
@@ -15,6 +17,7 @@ cd "$(dirname "$0")/.."
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 BASE=${NINES_BASE_IMAGE:-nineslab-base:bookworm}
 IMAGE=${NINES_IMAGE:-nineslab:latest}
+DEPS_IMAGE=${IMAGE%%:*}-deps:latest
 DEB_CACHE=${NINES_DEB_CACHE:-/var/cache/nineslab-debootstrap}
 WHEEL_LOG=${TMPDIR:-/tmp}/nineslab-wheelhouse.log
 BUILD_LOG=${TMPDIR:-/tmp}/nineslab-docker-build.log
@@ -59,21 +62,34 @@ wheels() {
     say "wheelhouse ($(find docker/wheelhouse -name '*.whl' | wc -l) wheels) in $((SECONDS - began)) s"
 }
 
-image() {
-    local began=$SECONDS
+build() {   # build TAG [docker build options]
+    local tag=$1
+    shift
     if ! docker build -q -f docker/Dockerfile --build-arg BASE_IMAGE="$BASE" --build-arg OFFLINE=1 \
-            -t "$IMAGE" . >"$BUILD_LOG" 2>&1; then
+            -t "$tag" "$@" . >"$BUILD_LOG" 2>&1; then
         tail -n 30 "$BUILD_LOG" >&2
-        say "docker build failed (log above)" >&2
+        say "docker build of $tag failed (log above)" >&2
         return 1
     fi
-    docker image prune -f >/dev/null     # the image this build replaced, if any
+}
+
+deps() {
+    local began=$SECONDS
+    build "$DEPS_IMAGE" --target deps
+    say "dependency stage $DEPS_IMAGE in $((SECONDS - began)) s"
+}
+
+image() {
+    local began=$SECONDS
+    build "$IMAGE"
+    docker image prune -f >/dev/null     # the images this build replaced, if any
     say "image $IMAGE in $((SECONDS - began)) s"
 }
 
 case "${1:-all}" in
     base) base ;;
     wheels) wheels ;;
+    deps) deps ;;
     image) image ;;
     all)
         base & base_pid=$!
@@ -82,6 +98,7 @@ case "${1:-all}" in
         wait "$base_pid" || ok=0
         wait "$wheels_pid" || ok=0
         [ "$ok" = 1 ] || { say "a step failed" >&2; exit 1; }
+        deps
         image ;;
-    *) echo "usage: docker/build-offline.sh [base|wheels|image|all]" >&2; exit 2 ;;
+    *) echo "usage: docker/build-offline.sh [base|wheels|deps|image|all]" >&2; exit 2 ;;
 esac

@@ -2,8 +2,9 @@
 # The CI docker tier, in three parts that .ci/run calls (as root):
 #   prep     Debian's docker.io, debootstrap and docker-compose if missing; dockerd started
 #            (unless one runs already); the debootstrapped base image and the wheelhouse at
-#            the same time. .ci/run runs it in the background while the main tests run.
-#   run      the image built offline; the docker fault tests against real containers;
+#            the same time, then the image's dependency stage. .ci/run runs it in the
+#            background while the main tests run.
+#   run      the image (the lab's source on the dependency stage); the docker fault tests;
 #            `nines up --runtime docker`; one experiment (a chat container killed under
 #            load, integrity checked); `nines down`; a check that nothing of ours is left.
 #   cleanup  whatever is still up: the lab, the test containers, and dockerd if prep started
@@ -73,7 +74,8 @@ prep() {
     wheels=$!
     wait "$base" || rc=1
     wait "$wheels" || rc=1
-    return "$rc"
+    [ "$rc" = 0 ] || return "$rc"
+    step "image dependencies (docker build --target deps)" 600 bash docker/build-offline.sh deps
 }
 
 leftovers() {   # what of ours the engine still has, one line each
@@ -89,21 +91,26 @@ run() {
     step "docker fault tests" 240 env NINES_DOCKER_TESTS=1 python3 -m pytest -q -p no:cacheprovider tests/docker
     step "nines up --runtime docker" 360 python3 -m lab.cli up --runtime docker --state-dir "$STATE"
     local rc=0
-    step "experiment $(basename "$EXPERIMENT" .yaml)" 240 \
-        python3 -m lab.cli chaos run "$EXPERIMENT" --state-dir "$STATE" --out "$WORK/run" || rc=$?
+    step "experiment $(basename "$EXPERIMENT" .yaml)" 240 bash docker/ci-tier.sh experiment || rc=$?
     step "nines down" 180 python3 -m lab.cli down --state-dir "$STATE"
-    # integrity is the gate: 12 (an invariant violated), 20 (the lab failed) or anything else
-    # fails the tier; 11 (the hypothesis deviated: availability or recovery time on a shared
-    # CPU) is reported and passes
-    case $rc in
-        0) ;;
-        11) say "the experiment's hypothesis deviated (integrity held): journal in $WORK/run/experiments" ;;
-        *) say "the experiment failed (exit $rc): journal in $WORK/run/experiments" >&2; return "$rc" ;;
-    esac
+    [ "$rc" = 0 ] || return "$rc"
     local left
     left=$(leftovers)
     [ -z "$left" ] || { say "left behind: $(echo "$left" | tr '\n' ' ')" >&2; return 1; }
     say "nothing of ours left in the engine"
+}
+
+experiment() {
+    local rc=0
+    python3 -m lab.cli chaos run "$EXPERIMENT" --state-dir "$STATE" --out "$WORK/run" || rc=$?
+    # integrity is the gate: 12 (an invariant violated), 20 (the lab failed) or anything else
+    # fails the tier; 11 (the hypothesis deviated: availability or recovery time on a busy
+    # CPU) is reported and passes
+    case $rc in
+        0) ;;
+        11) say "the hypothesis deviated, integrity held: journal in $WORK/run/experiments" ;;
+        *) say "journal in $WORK/run/experiments" >&2; return "$rc" ;;
+    esac
 }
 
 cleanup() {
@@ -134,6 +141,6 @@ cleanup() {
 }
 
 case "${1:-}" in
-    prep|run|cleanup) "$1" ;;
-    *) echo "usage: docker/ci-tier.sh prep|run|cleanup" >&2; exit 2 ;;
+    prep|run|experiment|cleanup) "$1" ;;
+    *) echo "usage: docker/ci-tier.sh prep|run|experiment|cleanup" >&2; exit 2 ;;
 esac
