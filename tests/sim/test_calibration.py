@@ -106,6 +106,6 @@ def test_a_faster_measured_scale_out_shortens_the_projection(tmp_path):
         {"failure_mode": "load_spike", "scale_out_delay_seconds": 1800.0}]})
     fast = make_run_dir(tmp_path / "fast", {"load-spike": [
         {"failure_mode": "load_spike", "scale_out_delay_seconds": 30.0}]})
-    means = [run_simulation(years=4_000, seed=5, calibrate=[str(d)], sensitivities=False,
+    means = [run_simulation(years=2_000, seed=5, calibrate=[str(d)], sensitivities=False,
                             workers=1)["attribution"]["load_spike"] for d in (slow, fast)]
     assert means[1] < means[0] / 5
