@@ -41,7 +41,7 @@ from lab.runtime import discovery, health
 from lab.runtime.base import LabConfig, Progress, Runtime, UpResult
 from lab.runtime.order import stop_levels
 from lab.servers import nats, postgres, redis
-from lab.servers.base import ManagedProcess, ServerSpec, free_port, process_matches, stop_pid, wait_gone
+from lab.servers.base import ManagedProcess, ServerSpec, free_port, process_matches, stop_pid
 from lab.state import (LabState, LinkRecord, ProcessRecord, ProxyRecord, find_state, save_state,
                        state_path)
 from lab.topology import AUTOSCALER, PROXY, Plan, ProcessPlan, load_topology
@@ -257,7 +257,7 @@ class LocalRuntime(Runtime):
         """SIGKILL the process and its children at once, as a crash would."""
         record = state.process(name)
         family = self._signal_family(record, signal.SIGKILL)
-        wait_gone(family, timeout=10)
+        psutil.wait_procs(family, timeout=10)
         record.status = "killed"
 
     def pause(self, state: LabState, name: str) -> None:

@@ -78,28 +78,6 @@ def process_matches(pid: int, create_time: float | None) -> psutil.Process | Non
         return None
 
 
-def _gone(proc: psutil.Process) -> bool:
-    try:
-        return proc.status() == psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return True
-
-
-def wait_gone(procs: list[psutil.Process], timeout: float) -> list[psutil.Process]:
-    """Wait until every process has exited; the ones still running after ``timeout``.
-
-    A zombie counts as gone: it holds no socket and runs no code, and when its parent is
-    not ours (or never reaps, like a long-lived test process) ``psutil.wait_procs`` would
-    wait for it the whole timeout.
-    """
-    deadline = time.monotonic() + timeout
-    still = [p for p in procs if not _gone(p)]
-    while still and time.monotonic() < deadline:
-        psutil.wait_procs(still, timeout=0.05)
-        still = [p for p in still if not _gone(p)]
-    return still
-
-
 def stop_pid(pid: int, create_time: float | None, *, stop_signal: int = signal.SIGTERM,
              grace: float = 10.0) -> bool:
     """Stop a process and its children: ``stop_signal``, then SIGKILL after ``grace`` seconds.
@@ -123,13 +101,13 @@ def stop_pid(pid: int, create_time: float | None, *, stop_signal: int = signal.S
         proc.send_signal(stop_signal)
     except psutil.Error:
         return False
-    still = wait_gone([proc], timeout=grace)
+    _, still = psutil.wait_procs([proc], timeout=grace)
     for p in still + family[1:]:
         try:
             p.kill()
         except psutil.Error:
             pass
-    wait_gone(family, timeout=5)
+    psutil.wait_procs(family, timeout=5)
     return True
 
 
