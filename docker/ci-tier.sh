@@ -40,7 +40,8 @@ engine_up() { docker info >/dev/null 2>&1; }
 install_packages() {
     local missing=()
     command -v dockerd >/dev/null || missing+=(docker.io)
-    command -v debootstrap >/dev/null || missing+=(debootstrap)
+    # the keyring: debootstrap only recommends it, and without it cannot check the archive
+    command -v debootstrap >/dev/null || missing+=(debootstrap debian-archive-keyring)
     command -v docker-compose >/dev/null || missing+=(docker-compose)
     [ ${#missing[@]} = 0 ] && { say "packages: already installed"; return 0; }
     step "apt-get update" 180 apt-get update -qq
