@@ -172,11 +172,11 @@ def _has_database(port: int, database: str) -> bool:
     import asyncio
     import asyncpg
 
-    async def probe() -> bool:
+    async def connect() -> bool:
         conn = await asyncpg.connect(postgres.dsn(port, database), timeout=2)
         await conn.close()
         return True
-    return asyncio.run(probe())
+    return asyncio.run(connect())
 
 
 def main(argv: list[str] | None = None) -> int:
