@@ -1,11 +1,13 @@
-"""The recipient region's consumer: JetStream -> PostgreSQL (idempotent) -> the recipient's socket.
+"""The recipient region's consumer: JetStream -> PostgreSQL (idempotent), exactly once.
 
 Every chat server of region R pulls from one durable consumer ``chat-R`` on ``chat.R`` (a work
-queue shared by the region's replicas). A fetched batch is
-1. pushed at once to connected recipients: the session directory in Redis names the server
-   holding each one; the batch goes to ``deliver.<server>`` over core NATS (a local recipient
-   is served directly); with Redis out, to ``deliver.any`` where every server checks its own
-   connections;
+queue shared by the region's replicas). Replicas fetch concurrently, so the order in which they
+handle batches is not the stream order: live delivery to the region's own connections therefore
+comes from each server's ordered consumer (live.py), never from here. A fetched batch is
+1. pushed only to recipients failed over to a server of another region ("exiles"): the session
+   directory in Redis names the server; the batch goes to ``deliver.<server>`` over core NATS
+   (with Redis out, to ``deliver.any``). A server drops such items for users homed in its own
+   region (its live feed has them, in order);
    (steps 2-3 run in a store worker over everything fetched meanwhile, so fetching and pushing
    never wait for PostgreSQL and one INSERT covers many fetches under load)
 2. stored in one ``INSERT ... ON CONFLICT (id) DO NOTHING`` and added to the Redis recent-history
@@ -178,8 +180,8 @@ class RegionConsumer:
         if not msgs:
             return
         local = self.s.conns
-        users = list({d["to"] for d in msgs if d["to"] not in local})   # held here: no lookup needed
-        servers = {u: self.s.name for u in {d["to"] for d in msgs if d["to"] in local}}
+        users = list({d["to"] for d in msgs if d["to"] not in local})   # held here: the live feed's job
+        servers: dict[str, str] = {}
         fallback = False
         try:
             servers.update(zip(users, await self.s.directory.lookup(users)))
@@ -187,11 +189,11 @@ class RegionConsumer:
             fallback = True
         by_server: dict[str, list] = collections.defaultdict(list)
         for d in msgs:
-            frame = protocol.message_frame(d)
             target = servers.get(d["to"])
-            if target == self.s.name:
-                self.s.deliver_local(d["to"], d["id"], d.get("sent_ts"), frame)
-            elif target:
+            if d["to"] in local or target == self.s.name:
+                continue
+            frame = protocol.message_frame(d)
+            if target:
                 by_server[deliver_subject(target)].append([d["to"], d["id"], d.get("sent_ts"), frame])
             elif fallback:
                 by_server[ANY_SUBJECT].append([d["to"], d["id"], d.get("sent_ts"), frame])

@@ -29,6 +29,7 @@ from system.chat import protocol
 from system.chat.catchup import StreamWindow
 from system.chat.delivery import ANY_SUBJECT, RegionConsumer, deliver_subject
 from system.chat.history_cache import HistoryCache
+from system.chat.live import LiveFeed
 from system.chat.presence import RedisDeps, SessionDirectory, local_answer
 from system.chat.presence_sync import PresenceSync
 from system.chat.protocol import FrameError
@@ -157,6 +158,7 @@ class ChatService:
         self.cache = HistoryCache(self.redis, size=s.history_cache_size)
         self.sender_copies = SenderCopies(self)
         self.consumer = RegionConsumer(self)
+        self.live = LiveFeed(self)
         self.conns: dict[str, set[Connection]] = {}
         self.nc = None
         self.js = None
@@ -215,6 +217,7 @@ class ChatService:
                                 cb=self._on_remote_session)
         await self.presence_sync.start(self.nc)
         await self.store.start()
+        await self.live.start()
         await self.consumer.start()
         self.sender_copies.start()
         self.tasks.append(asyncio.create_task(self._watch_deps(), name="watch-deps"))
@@ -229,6 +232,7 @@ class ChatService:
             t.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.consumer.stop()
+        await self.live.stop()
         await self.sender_copies.stop()
         await self.presence_sync.stop()
         if self.nc is not None:
@@ -286,7 +290,8 @@ class ChatService:
         except ValueError:
             return
         for user, mid, sent_ts, frame in items:
-            self.deliver_local(user, mid, sent_ts, frame)
+            if self._home(user) != self.region:    # users homed here get the live feed, in order
+                self.deliver_local(user, mid, sent_ts, frame)
 
     def deliver_local(self, user: str, mid: str, sent_ts, frame: str) -> None:
         for conn in self.conns.get(user, ()):

@@ -3,6 +3,7 @@ PostgreSQL stopped, a whole region failed over by the routers. Tests run in this
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 
@@ -254,6 +255,63 @@ def test_message_stuck_in_the_home_stream_is_not_delivered_after_newer_ones(ha_l
         got = [first["id"], second["id"]]
         assert sorted(got) == sorted([older["id"], newer["id"]]), got
         assert got == [older["id"], newer["id"]], "the older message came after the newer one"
+        await a.close()
+        await b.close()
+    asyncio.run(scenario())
+
+
+def test_a_replica_holding_a_fetched_batch_does_not_reorder_a_conversation(ha_lab):
+    """The chaos finding of issue #4: the region's replicas share the work-queue consumer, so a
+    replica that fetched older messages and is late (paused, or dead until ``ack_wait``) must not
+    let a faster replica deliver newer ones first. Here the test itself is that late replica: it
+    fetches the first three messages from ``chat-us-east`` while both us-east servers are paused
+    and holds them unacked; the recipient must still get all six in sequence order, once each."""
+    import os
+    import signal
+
+    import nats
+
+    alice, bob = f"alice{uuid.uuid4().hex[:6]}@eu-west", f"bob{uuid.uuid4().hex[:6]}@us-east"
+    home = [ha_lab.chat[n] for n in ("chat-us-east-1", "chat-us-east-2")]
+
+    def fixed(user: str, server: str) -> ChatClient:
+        return ChatClient(user, issue_token(ha_lab.secret, user),
+                          server=ha_lab.chat_urls[server].replace("http", "ws") + "/ws")
+
+    async def scenario():
+        b, a = fixed(bob, "chat-us-east-1"), fixed(alice, "chat-eu-west-1")
+        await b.connect()
+        await a.connect()
+        nc = await nats.connect(ha_lab.infra["us-east"].nats_url)
+        js = nc.jetstream()
+        late = await js.pull_subscribe_bind(durable="chat-us-east", stream="CHAT")
+        frozen = []
+        try:
+            for p in home:                    # no replica pulls: the late one gets the first batch
+                os.kill(p.popen.pid, signal.SIGSTOP)
+                frozen.append(p)
+            end = time.monotonic() + 10
+            while (await js.consumer_info("CHAT", "chat-us-east")).num_waiting and time.monotonic() < end:
+                await asyncio.sleep(0.1)
+            acked = [await a.send(bob, f"m{i}") for i in range(3)]
+            held = await late.fetch(3, timeout=5)
+            assert [m.metadata.sequence.stream for m in held] == [x["seq"] for x in acked]
+        finally:
+            for p in frozen:
+                os.kill(p.popen.pid, signal.SIGCONT)
+        acked += [await a.send(bob, f"m{i}") for i in range(3, 6)]   # a prompt replica has these
+        got = []
+        try:
+            end = time.monotonic() + 15                # the held ones come back after ack_wait (2 s)
+            while len(got) < 6 and time.monotonic() < end:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    got.append(await b.receive(max(0.05, end - time.monotonic())))
+        finally:
+            await nc.close()
+        assert [m["id"] for m in got] == [x["id"] for x in acked], [m["seq"] for m in got]
+        with contextlib.suppress(asyncio.TimeoutError):
+            extra = await b.receive(1.0)
+            raise AssertionError(f"an extra message after the six: {extra['seq']}")
         await a.close()
         await b.close()
     asyncio.run(scenario())
