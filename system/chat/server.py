@@ -297,13 +297,8 @@ class ChatService:
         for conn in self.conns.get(user, ()):
             if conn.held is not None:
                 conn.held.append((mid, sent_ts, frame))
-                continue
-            if conn.inflight is None:
-                conn.inflight = {}
-            if len(conn.inflight) < 10_000:
-                conn.inflight[mid] = sent_ts
-            conn.push(frame)
-            self.m_pushed.inc()
+            else:
+                self.deliver_local_frame(conn, mid, sent_ts, frame)
 
     # ---- connections ------------------------------------------------------------------
     def _home(self, user: str) -> str:
