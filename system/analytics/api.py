@@ -63,6 +63,10 @@ def make_metrics() -> tuple[CollectorRegistry, dict]:
         "duplicates": Counter("analytics_events_duplicate", "Redelivered events recognised and skipped",
                               registry=reg),
         "bad": Counter("analytics_events_bad", "Stream messages that were not chat events", registry=reg),
+        "expired": Counter("analytics_events_expired", "Events older than the raw-event retention, not counted",
+                           registry=reg),
+        "pruned": Counter("analytics_rows_pruned", "Rows deleted by the retention, by table", ["table"],
+                          registry=reg),
         "lag": Histogram("analytics_ingest_lag_seconds", "Event time to commit of its count", registry=reg,
                          buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60)),
         "pending": Gauge("analytics_consumer_pending", "Messages not yet fetched, by stream", ["stream"],
@@ -82,7 +86,8 @@ class Runtime:
     def __init__(self, config: AnalyticsConfig) -> None:
         self.config = config
         self.registry, self.metrics = make_metrics()
-        self.store = AnalyticsStore(config.deps.postgres)
+        self.store = AnalyticsStore(config.deps.postgres,
+                                    retention_seconds=config.settings.raw_retention_seconds)
         self.stats = IngestStats()
         self.events = EventLog(config.name, config.events_file)
         self.snapshotter = Snapshotter(self.store, config.settings, self.stats, events=self.events,
@@ -167,7 +172,11 @@ class Runtime:
         start, end = await self.store.recompute(until, s.batch_lookback_seconds, time.time())
         self.metrics["batch_runs"].inc()
         self.metrics["watermark"].set(end)
-        return {"recomputed_from": start, "watermark": end}
+        # after the recomputation, never before: it may still need the oldest raw events
+        pruned = await self.store.prune()
+        for table, rows in pruned.items():
+            self.metrics["pruned"].labels(table).inc(rows)
+        return {"recomputed_from": start, "watermark": end, "pruned": pruned}
 
     async def _batches(self) -> None:
         while True:
@@ -259,7 +268,8 @@ def create_app(config: AnalyticsConfig) -> FastAPI:
     @app.get("/api/stats")
     async def stats() -> dict:
         st = rt.stats
-        return {"ingested": st.ingested, "duplicates": st.duplicates, "bad": st.bad, "batches": st.batches,
+        return {"ingested": st.ingested, "duplicates": st.duplicates, "expired": st.expired, "bad": st.bad,
+                "batches": st.batches,
                 "lag_p50_seconds": st.lag_quantile(0.5), "lag_p99_seconds": st.lag_quantile(0.99),
                 "pending": st.pending, "consuming": rt.consuming}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
 from system.common.config import GlobalServiceConfig, load_config_file, validate_config
 
@@ -37,6 +37,18 @@ class AnalyticsSettings(BaseModel):
     batch_horizon_seconds: int = Field(10, ge=0)
     batch_lookback_seconds: int = Field(600, ge=1)
     lag_alarm_seconds: float = Field(5.0, gt=0)
+    # raw events older than this are deleted after each batch run (48 h: twice the CHAT
+    # stream's age limit, so a stream replay never meets an event whose key is gone)
+    raw_retention_seconds: int = Field(48 * 3600, ge=60)
+
+    @model_validator(mode="after")
+    def _retention_covers_the_batch(self) -> "AnalyticsSettings":
+        needed = self.batch_lookback_seconds + self.batch_horizon_seconds
+        if self.raw_retention_seconds <= needed:
+            raise ValueError(f"raw_retention_seconds ({self.raw_retention_seconds}) must exceed "
+                             f"batch_lookback_seconds + batch_horizon_seconds ({needed}): the batch "
+                             "layer recomputes from those raw events")
+        return self
 
 
 class AnalyticsConfig(GlobalServiceConfig):

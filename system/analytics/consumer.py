@@ -30,6 +30,7 @@ class IngestStats:
     def __init__(self, keep: int = 200_000) -> None:
         self.ingested = 0
         self.duplicates = 0
+        self.expired = 0
         self.bad = 0
         self.batches = 0
         self.lags: collections.deque[float] = collections.deque(maxlen=keep)
@@ -124,7 +125,7 @@ class Ingestor:
         delay = 0.1
         while True:
             try:
-                fresh = await self.store.ingest(events)
+                result = await self.store.ingest(events)
                 break
             except asyncio.CancelledError:
                 raise
@@ -133,9 +134,14 @@ class Ingestor:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
         now = self.clock()
+        fresh, expired = result.fresh, result.expired
+        if expired:
+            log.warning("%d %s events older than the raw-event retention were not counted", expired, stream)
+        duplicates = len(events) - len(fresh) - expired
         self.stats.batches += 1
         self.stats.ingested += len(fresh)
-        self.stats.duplicates += len(events) - len(fresh)
+        self.stats.duplicates += duplicates
+        self.stats.expired += expired
         self.stats.last_commit = now
         for event in fresh:
             self.stats.lags.append(max(0.0, now - event.ts))
@@ -143,7 +149,8 @@ class Ingestor:
             by_status = collections.Counter(event.status for event in fresh)
             for status, n in by_status.items():
                 self.metrics["ingested"].labels(status).inc(n)
-            self.metrics["duplicates"].inc(len(events) - len(fresh))
+            self.metrics["duplicates"].inc(duplicates)
+            self.metrics["expired"].inc(expired)
             lag_hist = self.metrics["lag"]
             for event in fresh[-50:]:   # a sample: the histogram need not see every event
                 lag_hist.observe(max(0.0, now - event.ts))

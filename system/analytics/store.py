@@ -5,10 +5,17 @@ and batch rollups, and the batch watermark.
 (``ON CONFLICT (key) DO NOTHING RETURNING key``) and adds the rollup of only the events that
 were new. The caller acks JetStream after the commit, so a redelivery after a crash finds
 its keys already stored and adds nothing.
+
+Retention: raw events are kept ``retention_seconds`` (default 48 h, twice the CHAT stream's
+24 h) and ``prune`` deletes older ones, with the speed rollups the batch layer has
+superseded. An event older than the retention can no longer be checked against its key, so
+``ingest`` refuses it (counted as expired) rather than risk counting it twice.
 """
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import time
 from typing import Callable
 
 import asyncpg
@@ -58,9 +65,23 @@ def _batch_sql() -> str:
     return BATCH_SQL.format(cases=cases)
 
 
+DEFAULT_RETENTION_SECONDS = 48 * 3600
+PRUNE_CHUNK = 20_000   # rows a delete statement removes at most: short transactions, no long locks
+
+
+@dataclasses.dataclass
+class Ingested:
+    """What one ``ingest`` did: the events new to the store, and how many were too old to count."""
+    fresh: list[Event]
+    expired: int = 0
+
+
 class AnalyticsStore:
-    def __init__(self, dsn: str, *, timeout: float = 5.0, pool_size: int = 6) -> None:
+    def __init__(self, dsn: str, *, timeout: float = 5.0, pool_size: int = 6,
+                 retention_seconds: int = DEFAULT_RETENTION_SECONDS,
+                 clock: Callable[[], float] = time.time) -> None:
         self.dsn, self.timeout, self.pool_size = dsn, timeout, pool_size
+        self.retention_seconds, self.clock = retention_seconds, clock
         self._pool: asyncpg.Pool | None = None
         self._lock = asyncio.Lock()
         self._batch_sql = _batch_sql()
@@ -98,12 +119,18 @@ class AnalyticsStore:
         pool = await self.pool()
         await asyncio.wait_for(pool.fetchval("SELECT 1"), self.timeout)
 
-    async def ingest(self, events: list[Event]) -> list[Event]:
-        """Store the events not seen before and add their rollup, atomically; the new ones."""
-        if not events:
-            return []
+    def horizon(self) -> int:
+        """The first second whose raw events are still kept."""
+        return int(self.clock()) - self.retention_seconds
+
+    async def ingest(self, events: list[Event]) -> Ingested:
+        """Store the events not seen before and add their rollup, atomically."""
+        horizon = self.horizon()
+        kept = [e for e in events if e.second >= horizon]
+        if not kept:
+            return Ingested([], len(events))
         # sorted by key: two concurrent batches lock shared keys in one order and never deadlock
-        unique = sorted({e.key: e for e in events}.values(), key=lambda e: e.key)
+        unique = sorted({e.key: e for e in kept}.values(), key=lambda e: e.key)
         pool = await self.pool()
         async with pool.acquire() as conn:
             async with conn.transaction():
@@ -124,7 +151,30 @@ class AnalyticsStore:
                         "SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::float8[]) "
                         "ON CONFLICT (second, metric, label) DO UPDATE SET value = rollup_speed.value + EXCLUDED.value",
                         [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys], [rows[k] for k in keys])
-        return fresh
+        return Ingested(fresh, len(events) - len(kept))
+
+    async def prune(self) -> dict[str, int]:
+        """Delete raw events older than the retention, and the speed rollups below both the
+        batch watermark and that horizon (the batch rollups answer for those seconds)."""
+        horizon = self.horizon()
+        pool = await self.pool()
+        removed = {"raw_events": 0, "rollup_speed": 0}
+        async with pool.acquire() as conn:
+            watermark = await conn.fetchval("SELECT watermark FROM batch_state") or 0
+            statements = {
+                "raw_events": ("DELETE FROM raw_events WHERE ctid IN (SELECT ctid FROM raw_events "
+                               "WHERE second < $1 LIMIT $2)", horizon),
+                "rollup_speed": ("DELETE FROM rollup_speed WHERE ctid IN (SELECT ctid FROM rollup_speed "
+                                 "WHERE second < $1 LIMIT $2)", min(horizon, watermark)),
+            }
+            for table, (sql, before) in statements.items():
+                while True:
+                    status = await conn.execute(sql, before, PRUNE_CHUNK)
+                    count = int(status.split()[-1])
+                    removed[table] += count
+                    if count < PRUNE_CHUNK:
+                        break
+        return removed
 
     # -- batch layer -----------------------------------------------------------------
 
