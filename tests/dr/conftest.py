@@ -9,7 +9,7 @@ import pytest
 
 from dr_helpers import nines
 from lab.state import load_state
-from tests.lab.test_runtime import reusable_state_dir
+from tests.labstate import reusable_state_dir
 
 TOPOLOGY = Path(__file__).with_name("one-region.yaml")
 

@@ -3,14 +3,9 @@ state file true, and a restarted process comes back on the same port with the sa
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import fcntl
-import shutil
 import subprocess
 import sys
-import tempfile
 import urllib.request
-from pathlib import Path
 
 import psutil
 import pytest
@@ -18,8 +13,9 @@ import pytest
 from lab import process_control as pc
 from lab.errors import LabError, UsageError
 from lab.runtime import health
-from lab.runtime.local import LocalRuntime, service_available
-from lab.state import find_state, load_state
+from lab.runtime.local import service_available
+from lab.state import load_state
+from tests.labstate import reusable_state_dir
 
 pytestmark = [pytest.mark.infra, pytest.mark.slow]
 
@@ -41,30 +37,6 @@ services:
       redis: {to: "redis-{region}"}
       nats: {to: ["nats-{region}"]}
 """
-
-
-@contextlib.contextmanager
-def reusable_state_dir(name: str):
-    """A state dir kept between runs (initdb once); a fresh one when another session holds it."""
-    base = Path(tempfile.gettempdir()) / f"nineslab-test-{name}"
-    base.mkdir(exist_ok=True)
-    base.chmod(0o755)
-    with open(base / ".lock", "a") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            state_dir, fresh = base / "state", None
-            shutil.rmtree(state_dir / "logs", ignore_errors=True)
-        except BlockingIOError:
-            fresh = Path(tempfile.mkdtemp(prefix=f"nineslab-test-{name}-"))
-            state_dir = fresh / "state"
-        try:
-            yield state_dir
-        finally:
-            state = find_state(state_dir)
-            if state is not None:
-                LocalRuntime(stop_grace=3).down(state, lambda _m: None)
-            if fresh is not None:
-                shutil.rmtree(fresh, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -21,9 +19,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from lab.runtime.local import LocalRuntime
 from lab.servers import nats
 from lab.state import find_state, load_state
+from tests.labstate import emergency_down, nines, reusable_state_dir  # noqa: F401 - used by other modules too
 
 pytestmark = [pytest.mark.infra, pytest.mark.slow]
 
@@ -35,11 +33,6 @@ infrastructure:
   redis-{region}: {role: redis, per_region: true}
   nats-{region}: {role: nats, per_region: true}
 """
-
-
-def nines(*args: str, timeout: float = 240, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lab.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})})
 
 
 def family_of(state) -> list[psutil.Process]:
@@ -58,12 +51,6 @@ def still_running(procs: list[psutil.Process]) -> list[str]:
     return [f"{p.pid}" for p in procs if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
 
 
-def emergency_down(state_dir: Path) -> None:
-    state = find_state(state_dir)
-    if state is not None:
-        LocalRuntime(stop_grace=3).down(state, lambda _m: None)
-
-
 @pytest.fixture
 def own_tmp():
     """A temp dir outside /tmp/pytest-of-root: every pytest session starting on this machine
@@ -73,30 +60,6 @@ def own_tmp():
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def reusable_state_dir(name: str):
-    """A state dir kept between test runs, so its PostgreSQL data is initialised once (this
-    machine's disk makes initdb and removing data slow); a fresh one when another session
-    holds it."""
-    base = Path(tempfile.gettempdir()) / f"nineslab-test-{name}"
-    base.mkdir(exist_ok=True)
-    base.chmod(0o755)
-    with open(base / ".lock", "a") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            state_dir, fresh = base / "state", None
-            shutil.rmtree(state_dir / "logs", ignore_errors=True)
-        except BlockingIOError:
-            fresh = Path(tempfile.mkdtemp(prefix=f"nineslab-test-{name}-"))
-            state_dir = fresh / "state"
-        try:
-            yield state_dir
-        finally:
-            emergency_down(state_dir)
-            if fresh is not None:
-                shutil.rmtree(fresh, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

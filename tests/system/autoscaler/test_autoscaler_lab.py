@@ -16,7 +16,7 @@ import pytest
 from lab.state import find_state, load_state
 from system.chat.client import ChatClient
 from system.common.auth import issue_token
-from tests.lab.test_runtime import nines, reusable_state_dir
+from tests.labstate import nines, reusable_state_dir
 from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.infra, pytest.mark.slow]
