@@ -162,6 +162,18 @@ def save_state(state: LabState, state_dir: Path | str | None = None) -> Path:
     return write_json_atomically(state_path(state_dir or state.state_dir), state.to_json())
 
 
+LAST_STATE_FILE = "state.last.json"
+
+
+def retire_state(state: LabState) -> None:
+    """After ``down``: every process marked stopped and the file kept as ``state.last.json``
+    (the lab is no longer up, and its last layout stays readable)."""
+    for record in state.processes.values():
+        record.status = "stopped"
+    path = save_state(state)
+    os.replace(path, path.with_name(LAST_STATE_FILE))
+
+
 def write_json_atomically(path: Path, data: Any) -> Path:
     """Write ``data`` as JSON to ``path`` by temp file + rename: a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)

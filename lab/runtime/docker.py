@@ -20,8 +20,9 @@ from lab.runtime import health
 from lab.runtime.base import LabConfig, Progress, Runtime, UpResult
 from lab.runtime.docker_compose import TOXIPROXY_IMAGE
 from lab.runtime.docker_layout import PROXY_HOST_PORT, PROXY_NAME, DockerLayout
-from lab.runtime.local import LAST_STATE_FILE, endpoint_of, ensure_secret, heal_leftovers
-from lab.state import LabState, LinkRecord, ProcessRecord, ProxyRecord, find_state, save_state, state_path
+from lab.runtime.local import endpoint_of, ensure_secret, heal_leftovers
+from lab.state import (LabState, LinkRecord, ProcessRecord, ProxyRecord, find_state, retire_state,
+                       save_state)
 from lab.topology import load_topology
 
 PROJECT = "nineslab"
@@ -176,11 +177,7 @@ class DockerRuntime(Runtime):
         self._compose(["down", "-v", "--remove-orphans", "-t", "10"], {}, state.profile)
         for name in names:
             progress(f"stopped {name}")
-        for record in state.processes.values():
-            record.status = "stopped"
-        save_state(state)
-        path = state_path(state.state_dir)
-        os.replace(path, path.with_name(LAST_STATE_FILE))
+        retire_state(state)
         return names
 
     def health(self, state: LabState) -> dict[str, bool]:

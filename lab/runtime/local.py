@@ -42,13 +42,12 @@ from lab.runtime.base import LabConfig, Progress, Runtime, UpResult
 from lab.runtime.order import stop_levels
 from lab.servers import nats, postgres, redis
 from lab.servers.base import ManagedProcess, ServerSpec, free_port, process_matches, stop_pid
-from lab.state import (LabState, LinkRecord, ProcessRecord, ProxyRecord, find_state, save_state,
-                       state_path)
+from lab.state import (LabState, LinkRecord, ProcessRecord, ProxyRecord, find_state, retire_state,
+                       save_state)
 from lab.topology import AUTOSCALER, PROXY, Plan, ProcessPlan, load_topology
 
 HOST = "127.0.0.1"
 POLL_SECONDS = 0.05
-LAST_STATE_FILE = "state.last.json"
 
 
 def heal_leftovers(state_dir: Path) -> None:
@@ -218,11 +217,7 @@ class LocalRuntime(Runtime):
                         if was_running:
                             stopped.append(record.name)
                             progress(f"stopped {record.name}")
-            for record in state.processes.values():
-                record.status = "stopped"
-            save_state(state)
-            path = state_path(state.state_dir)
-            os.replace(path, path.with_name(LAST_STATE_FILE))
+            retire_state(state)
         return stopped
 
     def _stop_record(self, record: ProcessRecord) -> bool:
