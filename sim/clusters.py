@@ -81,11 +81,11 @@ def _pack(year, t, dur, td, tf, mode, slot, inst, kind) -> dict:
             "inst": np.asarray(inst, np.int64), "kind": np.full(m, kind, np.int64)}
 
 
-def run_chunk(engine, draws, years: int) -> ChunkTotals:
-    """Isolated failures in closed form, clusters through SimPy; see the module docstring."""
+def run_chunk(engine, draws, years: int, burn_years: int) -> ChunkTotals:
+    """Isolated failures in closed form, clusters through SimPy; see the module docstring.
+    The first ``burn_years`` years' incidents are replayed through the alerts."""
     topo = engine.topo
     names = engine.names
-    burn_years = min(years, engine.burn_sample_years)
     totals = ChunkTotals(years, np.zeros(years), np.zeros((years, 12)), np.zeros(len(names)),
                          np.zeros(len(names)), burn_years=burn_years)
     ev = draw_events(engine, draws, years)

@@ -21,14 +21,13 @@ from __future__ import annotations
 import numpy as np
 
 from sim import streams
-from sim.burn_rate import time_to_page
+from sim.burn_rate import BURN_SAMPLE_YEARS, replayed_years, time_to_page
 from sim.distributions import Fixed
 from sim.episodes import ChunkTotals, month_of
 from sim.topology import Topology, _Sum, integrate_vec, tile_year
 
 YEAR = 8760.0
 _SEP = 10_000.0  # hours between years on the sweep's time axis
-BURN_SAMPLE_YEARS = 2_000
 
 
 def unsupported(topo: Topology) -> list[str]:
@@ -108,9 +107,10 @@ class FastEngine:
                 self.overlap_charge[slot.index] = self.name_index[modes[0].charge_group_loss_to]
 
     # ------------------------------------------------------------------------------------------
-    def run_chunk(self, chunk: int, years: int) -> ChunkTotals:
+    def run_chunk(self, chunk: int, years: int, first_year: int = 0) -> ChunkTotals:
+        """Years ``first_year .. first_year + years - 1`` of the run, from chunk ``chunk``'s streams."""
         topo = self.topo
-        acc = _Chunk(self, years)
+        acc = _Chunk(self, years, replayed_years(self.burn_sample_years, first_year, years))
         add = acc.add
         failures = acc.failures
         inst_events: dict[int, list] = {}
@@ -314,11 +314,11 @@ class _Chunk:
     24-hour profile; attribution is a sum per call.
     """
 
-    def __init__(self, engine: FastEngine, years: int) -> None:
+    def __init__(self, engine: FastEngine, years: int, replay_years: int) -> None:
         self.e, self.years = engine, years
         self.failures = np.zeros(len(engine.names))
         self.attribution = np.zeros(len(engine.names))
-        self.sample = min(years, engine.burn_sample_years)
+        self.sample = replay_years
         self.keys, self.minutes, self.burn = [], [], []
 
     def add(self, year, start, p1, p2, row1: int, row2: int, attr: int) -> None:
@@ -351,7 +351,7 @@ class _Chunk:
         if self.burn:
             p1, p2, i1, i2, minutes = (np.concatenate(c) for c in zip(*self.burn))
             totals.incidents = len(minutes)
-            # the alert replay runs on the first burn_sample_years of the chunk (its costliest step)
+            # the alert replay runs on the run's first burn_sample_years only (sim.burn_rate)
             d = np.stack([p1, p2], axis=1)
             with np.errstate(invalid="ignore", divide="ignore"):
                 f = np.where(d > 0, np.stack([i1, i2], axis=1) / np.where(d > 0, d, 1), 0.0)

@@ -23,7 +23,7 @@ from functools import partial
 import simpy
 
 from sim import clusters, streams
-from sim.burn_rate import time_to_page
+from sim.burn_rate import BURN_SAMPLE_YEARS, replayed_years, time_to_page
 from sim.episodes import ChunkTotals
 from sim.quantities import HOURS_PER_MONTH
 from sim.topology import Topology, _Sum, tile_year
@@ -31,7 +31,6 @@ from sim.topology import Topology, _Sum, tile_year
 import numpy as np
 
 YEAR = 8760.0
-BURN_SAMPLE_YEARS = 2_000
 
 
 class _Draws:
@@ -361,8 +360,10 @@ class SimpyEngine:
             self._shares[key] = hit
         return hit
 
-    def run_chunk(self, chunk: int, years: int) -> ChunkTotals:
+    def run_chunk(self, chunk: int, years: int, first_year: int = 0) -> ChunkTotals:
+        """Years ``first_year .. first_year + years - 1`` of the run, from chunk ``chunk``'s streams."""
         topo = self.topo
+        replay = replayed_years(self.burn_sample_years, first_year, years)
         draws = [{s: _ModeDraws(m, self.seed, chunk, topo.slot_location(s)) for s in m.slots}
                  for m in topo.modes]
         self.slot_detection = {
@@ -379,18 +380,18 @@ class SimpyEngine:
             self.scale_out_draws = {s.index: by_location[topo.slot_location(s.index)] for s in topo.slots}
             self.region_scale_out = [by_location[name] for name in topo.region_names]
         if not self.full:
-            return clusters.run_chunk(self, draws, years)
+            return clusters.run_chunk(self, draws, years, replay)
         downtime = np.zeros(years)
         monthly = np.zeros((years, 12))
         attribution = np.zeros(len(self.names))
         failures = np.zeros(len(self.names))
         totals = ChunkTotals(years, downtime, monthly, attribution, failures,
-                             burn_years=min(years, self.burn_sample_years))
+                             burn_years=replay)
         incidents = []
         timelines = self._timelines(draws, years)
         counts = [0] * len(self.names)
         for y in range(years):
-            year = self._year(draws, counts, record=y < self.burn_sample_years, timelines=timelines, y=y)
+            year = self._year(draws, counts, record=y < replay, timelines=timelines, y=y)
             downtime[y] = year.downtime
             monthly[y] = year.monthly
             for name, minutes in year.attribution.items():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import dataclasses
+import itertools
 import math
 import multiprocessing
 import os
@@ -65,13 +66,18 @@ def _init_worker(raw: dict, engine: str, seed: int, alerts: bool) -> None:
     _WORKER["engine"] = make_engine(engine, topo, seed, alerts=alerts)
 
 
-def _run_in_worker(chunk: int, years: int) -> ChunkTotals:
-    return _WORKER["engine"].run_chunk(chunk, years)
+def _run_in_worker(chunk: int, years: int, first_year: int) -> ChunkTotals:
+    return _WORKER["engine"].run_chunk(chunk, years, first_year)
 
 
 def _chunk_plan(years: int, chunk_years: int) -> list[int]:
     full, rest = divmod(years, chunk_years)
     return [chunk_years] * full + ([rest] if rest else [])
+
+
+def _first_years(plan: list[int]) -> list[int]:
+    """The run's index of each chunk's first year."""
+    return list(itertools.accumulate(plan[:-1], initial=0))
 
 
 def run_monte_carlo(topo: Topology, raw: dict, *, engine: str, seed: int, years: int,
@@ -81,6 +87,7 @@ def run_monte_carlo(topo: Topology, raw: dict, *, engine: str, seed: int, years:
     """Simulate up to ``years`` years; see the module docstring for determinism and stopping."""
     started = time.perf_counter()
     plan = _chunk_plan(years, chunk_years or CHUNK_YEARS[engine])
+    first_years = _first_years(plan)
     workers = workers or os.cpu_count() or 1
     workers = max(1, min(workers, len(plan)))
     parts: list[ChunkTotals] = []
@@ -103,7 +110,7 @@ def run_monte_carlo(topo: Topology, raw: dict, *, engine: str, seed: int, years:
     if workers == 1:
         eng = make_engine(engine, topo, seed, alerts=alerts)
         for index, n in enumerate(plan):
-            if accept(eng.run_chunk(index, n)):
+            if accept(eng.run_chunk(index, n, first_years[index])):
                 stopped = True
                 break
     else:
@@ -115,7 +122,8 @@ def run_monte_carlo(topo: Topology, raw: dict, *, engine: str, seed: int, years:
             next_submit = 0
             for index in range(len(plan)):
                 while next_submit < len(plan) and next_submit < index + ahead:
-                    futures[next_submit] = pool.submit(_run_in_worker, next_submit, plan[next_submit])
+                    futures[next_submit] = pool.submit(_run_in_worker, next_submit, plan[next_submit],
+                                                       first_years[next_submit])
                     next_submit += 1
                 if accept(futures.pop(index).result()):
                     stopped = True
