@@ -35,6 +35,7 @@ from loadtests.dispatcher import Arrival, Dispatcher
 from loadtests.health import CpuSampler
 from loadtests.hdr import LatencyBook
 from loadtests.ledger import LedgerWriter
+from loadtests.run_id import check_run_id, new_run_id
 from loadtests.samples import Sample, SampleWriter
 
 log = logging.getLogger("nineslab.load")
@@ -52,6 +53,8 @@ def _options(parser: Any) -> None:
     g.add_argument("--nines-duration", type=float, default=0.0,
                    help="Seconds of arrivals in the open model (default: --run-time).")
     g.add_argument("--nines-seed", type=int, default=1, help="Seed of the arrival schedule and user choices.")
+    g.add_argument("--nines-run-id", default="",
+                   help="Token in every user name, so this run's users are its own (default: a fresh one).")
     g.add_argument("--nines-out", default="", help="Directory for samples, ledger and histograms (empty: none).")
     g.add_argument("--nines-max-lateness", type=float, default=5.0,
                    help="Seconds after its intended time an arrival may still start; later ones are dropped.")
@@ -71,6 +74,8 @@ class Generator:
         self.open = self.rate > 0
         self.seed = int(getattr(opts, "nines_seed", 1))
         self.rng = random.Random(self.seed * 1000 + index)
+        # the seed fixes the choices; the run id keeps two runs' users apart (loadtests.run_id)
+        self.run_id = check_run_id(getattr(opts, "nines_run_id", "") or new_run_id())
         self.timeout = float(getattr(opts, "nines_timeout", 10.0))
         self.state_dir = getattr(opts, "nines_state_dir", "") or ""
         limit = float(getattr(opts, "nines_duration", 0.0) or getattr(opts, "run_time", 0) or 0.0)

@@ -26,6 +26,7 @@ from typing import Any, Callable
 from lab.errors import DependencyError, LabError, UsageError
 from loadtests.arrivals import parse_shape
 from loadtests.endpoints import LabEndpoints, default_state_dir, load_endpoints, need, require_local
+from loadtests.run_id import check_run_id, new_run_id
 from loadtests.scenarios import Scenario
 from loadtests.summary import merge_run
 
@@ -48,6 +49,7 @@ class RunConfig:
     host: str | None = None
     max_lateness: float = 5.0
     timeout: float = 10.0
+    run_id: str | None = None          # in every user name (loadtests.run_id); default: a fresh one
     extra_env: dict[str, str] = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -63,6 +65,8 @@ class RunConfig:
             raise UsageError(f"--workers must be at least 1, not {self.workers}")
         if self.concurrency is not None and self.concurrency < 1:
             raise UsageError(f"--concurrency must be at least 1, not {self.concurrency}")
+        if self.run_id is not None:
+            check_run_id(self.run_id)
 
     @property
     def open(self) -> bool:
@@ -94,7 +98,7 @@ def resolve_host(cfg: RunConfig) -> tuple[str | None, str]:
     return None, state_dir     # the users find their servers in the state file themselves
 
 
-def locust_commands(cfg: RunConfig, host: str | None, state_dir: str,
+def locust_commands(cfg: RunConfig, host: str | None, state_dir: str, run_id: str,
                     master_port: int | None = None) -> list[tuple[str, list[str]]]:
     """The command lines to start: ``[("local", argv)]`` or a master and its workers. Pure."""
     out = cfg.out.resolve()
@@ -119,7 +123,7 @@ def locust_commands(cfg: RunConfig, host: str | None, state_dir: str,
         "--nines-duration", f"{cfg.duration:g}", "--nines-seed", str(cfg.seed),
         "--nines-out", str(out), "--nines-max-lateness", f"{cfg.max_lateness:g}",
         "--nines-state-dir", state_dir, "--nines-timeout", f"{cfg.timeout:g}",
-        "--nines-concurrency", str(users),
+        "--nines-concurrency", str(users), "--nines-run-id", run_id,
     ]
     if host:
         lead += ["--host", host]
@@ -204,7 +208,8 @@ def run(cfg: RunConfig, progress: Callable[[str], None] = lambda _: None) -> dic
             old.unlink()
     (out / "logs").mkdir(parents=True, exist_ok=True)
     (out / "parts").mkdir(parents=True, exist_ok=True)
-    cmds = locust_commands(cfg, host, state_dir, _free_port() if cfg.workers > 1 else None)
+    run_id = cfg.run_id or new_run_id()
+    cmds = locust_commands(cfg, host, state_dir, run_id, _free_port() if cfg.workers > 1 else None)
     env = {**os.environ, **cfg.extra_env, "PYTHONUNBUFFERED": "1"}
     repo = str(Path(__file__).resolve().parent.parent)
     env["PYTHONPATH"] = repo + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
@@ -266,7 +271,7 @@ def run(cfg: RunConfig, progress: Callable[[str], None] = lambda _: None) -> dic
             "rate": cfg.rate, "shape": cfg.shape if cfg.open else None, "users": cfg.pool,
             "workers": cfg.workers, "duration_s": cfg.duration if status == "completed"
             else min(cfg.duration, ended_at - started_at),
-            "seed": cfg.seed, "host": host, "state_dir": state_dir,
+            "seed": cfg.seed, "run_id": run_id, "host": host, "state_dir": state_dir,
             "started_at": started_at, "ended_at": ended_at, "status": status,
             "locust_exit_code": lead_code, "signal": stop_requested[0] if stop_requested else None}
     try:

@@ -53,17 +53,20 @@ def _echo(line: str) -> None:
 @click.option("--max-lateness", type=float, default=5.0, show_default=True,
               help="Seconds an arrival may start late before it counts as dropped.")
 @click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds before a request fails.")
+@click.option("--run-id", default=None,
+              help="Token in every user name (1-16 letters and digits; default: a fresh one). Reusing one "
+                   "makes this run's users those of the earlier run, with their history.")
 @click.option("--json", "as_json", is_flag=True, help="Print load.json to stdout.")
 def run_cmd(scenario: str, rate: float | None, users: int | None, duration: float, out_dir: Path | None,
             seed: int, state_dir: Path | None, shape: str, concurrency: int | None, workers: int,
-            host: str | None, max_lateness: float, timeout: float, as_json: bool) -> int:
+            host: str | None, max_lateness: float, timeout: float, run_id: str | None, as_json: bool) -> int:
     """Run SCENARIO headless in Locust child processes; write samples, ledger and load.json."""
     from loadtests.runner import RunConfig, run
 
     cfg = RunConfig(scenario=_scenario(scenario), duration=duration, rate=rate, users=users,
                     out=out_dir or Path(f"load-{scenario}"), concurrency=concurrency, shape=shape,
                     seed=seed, workers=workers, state_dir=state_dir, host=host,
-                    max_lateness=max_lateness, timeout=timeout)
+                    max_lateness=max_lateness, timeout=timeout, run_id=run_id)
     doc = run(cfg, progress=_echo)
     _echo(_verdict_line(doc))
     if as_json:

@@ -1,10 +1,13 @@
 """The chat user: a WebSocket client of the real chat service (contracts §6, docs/chat-protocol.md).
 
-Each user is ``ld<seed>w<worker>u<n>@<region>`` (regions dealt round-robin, so load is
-even across regions), asks a router ``GET /route?user=`` for its server (cached for the
-route's TTL, re-asked on failure, routers tried in turn), connects with a bearer token
-from ``system.common.auth.issue_token`` and the lab secret, and resumes from the last
-sequence it saw on every reconnect.
+Each user is ``ld<seed>r<run>w<worker>u<n>@<region>`` (regions dealt round-robin, so load
+is even across regions; ``<run>`` is the run id, so every run's users and conversations are
+its own), asks a router ``GET /route?user=`` for its server (cached for the route's TTL,
+re-asked on failure, routers tried in turn), connects with a bearer token from
+``system.common.auth.issue_token`` and the lab secret, and resumes on every connect from
+the last sequence it saw in each conversation: on the first connect from nothing, which for
+a user of this run is only what was sent to it before it connected (and it releases the
+server's hold on live messages at once, instead of after the server's resume grace).
 
 An operation sends one message to another load user of the same process (so the
 receiver is connected and measures delivery):
@@ -60,7 +63,7 @@ class ChatUser(NinesUser):
         n = next(_COUNTER)
         regions = regions_of(eps.chat)
         self.region = regions[n % len(regions)]
-        self.user_id = f"ld{gen.seed}w{gen.index}u{n}@{self.region}"
+        self.user_id = f"ld{gen.seed}r{gen.run_id}w{gen.index}u{n}@{self.region}"
         self.token = issue_token(eps.secret, self.user_id, ttl_seconds=24 * 3600)
         self.routers = list(eps.routers)
         self.router_turn = n
@@ -115,8 +118,9 @@ class ChatUser(NinesUser):
             raise ChatError(f"connect to {route['server']} failed: {type(exc).__name__}: {exc}") from exc
         ws.settimeout(None)
         self.ws = ws
-        if self.since:
-            ws.send(json.dumps({"type": "resume", "since": self.since}))
+        # always, also with nothing seen yet: the user name is this run's, so "from the start"
+        # is from the start of this run, never another run's history
+        ws.send(json.dumps({"type": "resume", "since": self.since}))
         self.reader = gevent.spawn(self._read, ws)
 
     def _drop_connection(self) -> None:
