@@ -145,6 +145,8 @@ def test_the_cli_side_never_imports_locust_or_gevent():
       "--shape", "square"], "unknown arrival shape 'square'"),
     (["--scenario", "chat", "--rate", "5", "--duration", "1", "--state-dir", "/nonexistent/nines"],
      "no lab state in /nonexistent/nines"),
+    (["--scenario", "trivial", "--rate", "5", "--duration", "1", "--host", "http://127.0.0.1:1",
+      "--run-id", "run/2"], "run id 'run/2' must be 1-16 letters and digits"),
 ])
 def test_bad_input_gets_one_clear_sentence(args, message, tmp_path):
     r = subprocess.run([sys.executable, "-m", "lab.cli", "load", "run", *args, "--out", str(tmp_path / "x")],
