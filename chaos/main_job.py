@@ -42,6 +42,7 @@ class MainJobOptions:
     experiments: list[Any] | None = None          # default: the library's experiments of the profile
     sim_years: int | None = None
     time_scale: float = 1.0                       # experiments' schedules this many times as long
+    settle_timeout: float = 120.0                 # most seconds to wait for the lab at rest between experiments
     budget_minutes: float = 52.56
     threshold: float = 0.05
     min_score: float | None = None
@@ -122,9 +123,10 @@ def run_main_job(opts: MainJobOptions) -> dict:
         if ok:
             engine_opts = EngineOptions(state_dir=opts.state_dir, out_dir=opts.out_dir, seed=opts.seed,
                                         on_update=opts.on_update, clock=opts.clock, time_scale=opts.time_scale)
-            for exp in experiments:
+            for i, exp in enumerate(experiments):
+                rest = _settle(opts, state) if i else None
                 ran, j = job.step(f"experiment {exp.name}", lambda exp=exp: run_experiment(exp, engine_opts))
-                job.record["experiments"].append(_exp_entry(exp, j, opts.out_dir))
+                job.record["experiments"].append({**_exp_entry(exp, j, opts.out_dir), "settle": rest})
                 if j:
                     opts.say(f"run: {exp.name}: {j['verdict']} (score {j['score']:g}, downtime "
                              f"{j['downtime_seconds']:g} s)")
@@ -167,6 +169,23 @@ def _exp_entry(exp: Any, j: dict | None, out: Path) -> dict:
             "detection_seconds": [m.get("detection_seconds") for m in ms],
             "recovery_seconds": [m.get("recovery_seconds") for m in ms],
             "wall_seconds": j["duration_seconds"], "journal": str(path)}
+
+
+def _settle(opts: MainJobOptions, state: Any) -> dict:
+    """Wait for the lab at rest after the previous experiment (chaos.settle); say so when it took a while."""
+    from chaos.settle import wait_for_rest
+    regions = sorted({p.region for p in state.processes.values() if p.region})
+    try:
+        rest = wait_for_rest(dict(state.endpoints), regions, timeout=opts.settle_timeout)
+    except Exception as exc:  # noqa: BLE001 - not knowing whether the lab rests must not skip an experiment
+        log.error("settle\n%s", traceback.format_exc())
+        return {"at_rest": None, "error": f"{type(exc).__name__}: {exc}"}
+    if not rest["at_rest"]:
+        opts.say(f"run: the lab is not at rest after {rest['waited_seconds']:g} s ({'; '.join(rest['busy'])}); "
+                 f"starting the next experiment anyway")
+    elif rest["waited_seconds"] >= 1.0:
+        opts.say(f"run: waited {rest['waited_seconds']:.0f} s for the lab to be at rest")
+    return rest
 
 
 def _up(opts: MainJobOptions):
