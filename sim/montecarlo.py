@@ -20,6 +20,7 @@ from typing import Callable
 import numpy as np
 
 from sim.episodes import ChunkTotals
+from sim.heap import keep_freed_memory, reuse_freed_memory
 from sim.model import model_from_dict
 from sim.topology import Topology
 
@@ -62,6 +63,7 @@ _WORKER: dict = {}
 
 
 def _init_worker(raw: dict, engine: str, seed: int, alerts: bool) -> None:
+    keep_freed_memory()
     topo = Topology(model_from_dict(raw).model)
     _WORKER["engine"] = make_engine(engine, topo, seed, alerts=alerts)
 
@@ -109,10 +111,11 @@ def run_monte_carlo(topo: Topology, raw: dict, *, engine: str, seed: int, years:
 
     if workers == 1:
         eng = make_engine(engine, topo, seed, alerts=alerts)
-        for index, n in enumerate(plan):
-            if accept(eng.run_chunk(index, n, first_years[index])):
-                stopped = True
-                break
+        with reuse_freed_memory():
+            for index, n in enumerate(plan):
+                if accept(eng.run_chunk(index, n, first_years[index])):
+                    stopped = True
+                    break
     else:
         ctx = multiprocessing.get_context("fork")
         with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
