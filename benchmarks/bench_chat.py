@@ -36,6 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import orjson  # noqa: E402
 import psutil  # noqa: E402
 import uvloop  # noqa: E402
 import websockets  # noqa: E402
@@ -46,6 +47,7 @@ from system.common.auth import issue_token  # noqa: E402
 
 REGIONS = ["us-east", "eu-west", "ap-south"]
 SETTINGS = {"rate_limit_per_second": 1000, "rate_limit_burst": 2000}
+BODY = "x" * 64
 
 
 def pct(values: list[float], q: float) -> float:
@@ -93,7 +95,7 @@ class Load:
         try:
             async for raw in u.ws:
                 now = time.time()
-                f = json.loads(raw)
+                f = orjson.loads(raw)
                 t = f["type"]
                 if t == "ack":
                     start = self.pending.pop(f["client_id"], None)
@@ -125,8 +127,8 @@ class Load:
                 a, b = rng.sample(users, 2)
                 cid = f"c{next(self.ids)}"
                 self.pending[cid] = intended
-                frame = json.dumps({"type": "send", "client_id": cid, "to": b.name, "body": "x" * 64,
-                                    "sent_ts": intended})
+                frame = orjson.dumps({"type": "send", "client_id": cid, "to": b.name, "body": BODY,
+                                      "sent_ts": intended}).decode()
                 try:
                     await a.ws.send(frame)
                 except websockets.exceptions.ConnectionClosed:
@@ -211,16 +213,19 @@ def compare(rev: str, runs: int, args: argparse.Namespace) -> int:
                                 "--json", str(out)], cwd=tree, check=True, stdout=subprocess.DEVNULL)
                 sides[name].append(json.loads(out.read_text())[-1])
     figures = {"acked/s": lambda r: r["acked_per_s"], "ack p50 ms": lambda r: r["ack_p50_ms"],
-               "ack p99 ms": lambda r: r["ack_p99_ms"], "deliver p99 ms": lambda r: r["deliver_p99_ms"],
+               "ack p99 ms": lambda r: r["ack_p99_ms"], "deliver p50 ms": lambda r: r["deliver_p50_ms"],
+               "deliver p99 ms": lambda r: r["deliver_p99_ms"],
                "chat CPU ms/msg": lambda r: r["cpu_ms_per_message"].get("chat", float("nan")),
+               "nats CPU ms/msg": lambda r: r["cpu_ms_per_message"].get("nats", float("nan")),
+               "loadgen CPU ms/msg": lambda r: r["cpu_ms_per_message"].get("loadgen", float("nan")),
                "all CPU ms/msg": lambda r: sum(r["cpu_ms_per_message"].values()),
                "load average": lambda r: r["machine_load"]}
     old, new = sides[rev], sides["working tree"]
     print(f"\nmedian of {runs} alternating runs, {args.users} users, {args.rate:g} sends/s offered")
-    print(f"{'':>16} {rev[:12]:>12} {'working tree':>13} {'ratio':>7}")
+    print(f"{'':>18} {rev[:12]:>12} {'working tree':>13} {'ratio':>7}")
     for label, get in figures.items():
         a, b = statistics.median(get(r) for r in old), statistics.median(get(r) for r in new)
-        print(f"{label:>16} {a:>12.2f} {b:>13.2f} {b / a if a else float('nan'):>7.2f}")
+        print(f"{label:>18} {a:>12.2f} {b:>13.2f} {b / a if a else float('nan'):>7.2f}")
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import sys
 
 from system.chat.server import ChatService, build_app
+from system.chat.websocket import upgrade_protocol
 from system.common.serve import run
 
 
@@ -13,4 +14,4 @@ def make(config, path):
 
 
 if __name__ == "__main__":
-    sys.exit(run("chat", None, make, ws_max_size=lambda s: 4 * s.settings.max_message_bytes + 8192))
+    sys.exit(run("chat", None, make, ws_protocol=upgrade_protocol))

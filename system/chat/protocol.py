@@ -6,8 +6,11 @@ or raises ``FrameError(code, message, client_id)`` which the server turns into a
 """
 from __future__ import annotations
 
+import itertools
 import json
+import os
 from dataclasses import dataclass
+from typing import Iterator
 
 import orjson
 
@@ -133,6 +136,13 @@ def encode(obj) -> bytes:
 
 
 loads = orjson.loads            # JSON from NATS payloads (bytes) or Redis
+
+
+def message_ids(prefix: bytes | None = None) -> Iterator[str]:
+    """Message ids of one server process: 32 hex digits like a uuid4's, a random 64-bit prefix
+    and a counter, so ids stay unique across servers and restarts without 16 random bytes a message."""
+    head = (prefix or os.urandom(8)).hex()
+    return (f"{head}{n:016x}" for n in itertools.count())
 
 
 def error_frame(code: str, message: str, client_id: str | None = None) -> str:

@@ -1,7 +1,8 @@
 """One chat server: WebSocket endpoint, REST (history, presence), health and metrics.
 
 ``ChatService`` holds the state and the behaviour (connections, sending, resuming, HA
-mechanisms); ``build_app`` is the thin Starlette shell over it. Start-up connects NATS
+mechanisms); ``build_app`` is the thin Starlette shell over it for HTTP, and websocket.py
+carries the WebSocket frames (picows behind uvicorn's upgrade). Start-up connects NATS
 (required: without it nothing can be acked), creates the streams, starts the region's
 consumer; PostgreSQL and Redis sit behind circuit breakers with fallbacks, so the server
 serves while either is down. See docs/chat-protocol.md for the wire protocol.
@@ -15,14 +16,12 @@ import json
 import logging
 import random
 import time
-import uuid
 
 import nats
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route, WebSocketRoute
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.routing import Route
 
 from lab.errors import DependencyError
 from system.chat import protocol
@@ -33,11 +32,13 @@ from system.chat.live import LiveFeed
 from system.chat.presence import RedisDeps, SessionDirectory, local_answer
 from system.chat.presence_sync import PresenceSync
 from system.chat.protocol import FrameError
+from system.chat.publisher import JetStreamPublisher
 from system.chat.ratelimit import TokenBucket
 from system.chat.sender_copy import SenderCopies
 from system.chat.settings import ChatSettings
 from system.chat.storage import MessageStore
-from system.chat.streams import ensure_streams, event_payload, publish_message
+from system.chat.streams import ensure_streams, event_payload
+from system.chat.websocket import Connection
 from system.common.auth import AuthError, bearer_from_header, verify_token
 from system.common.breaker import BreakerOpen, CircuitBreaker
 from system.common.config import ServiceConfig, typed_settings
@@ -57,66 +58,6 @@ def inbox_subject(user: str) -> str:
     return "inbox." + user.encode().hex()
 
 
-class Connection:
-    """One client WebSocket: its user, rate limit, and an ordered outgoing queue.
-
-    A writer task exists only while there is something to send, so an idle connection
-    costs its handler task and these few fields.
-    """
-
-    __slots__ = ("ws", "user", "bucket", "out", "writer", "inflight", "closed", "held", "hold_timer")
-
-    def __init__(self, ws: WebSocket, user: str, bucket: TokenBucket) -> None:
-        self.ws, self.user, self.bucket = ws, user, bucket
-        self.out: collections.deque[str] | None = None
-        self.writer: asyncio.Task | None = None
-        self.inflight: dict[str, float | None] | None = None   # pushed id -> sent_ts, for receipts
-        self.closed = False
-        # live messages that arrive before the client's resume is answered: held back so the
-        # replay of older stored messages never comes after a newer live one
-        self.held: list[tuple[str, object, str]] | None = None
-        self.hold_timer: asyncio.TimerHandle | None = None
-
-    def push(self, frame: str, limit: int = 10_000) -> None:
-        if self.closed:
-            return
-        if self.out is None:
-            self.out = collections.deque()
-        self.out.append(frame)
-        if len(self.out) > limit:          # a client that does not read: drop it, it will resume
-            self.closed = True
-            self.out.clear()
-            asyncio.ensure_future(self._close(protocol.CLOSE_TRY_AGAIN))
-            return
-        if self.writer is None:
-            self.writer = asyncio.ensure_future(self._drain())
-
-    async def _drain(self) -> None:
-        try:
-            while self.out:
-                await self.ws.send_text(self.out.popleft())
-        except Exception:  # noqa: BLE001 - the socket went away; the handler cleans up
-            self.closed = True
-        finally:
-            self.writer = None
-
-    async def flush_and_close(self, code: int, reason: str, timeout: float = 2.0) -> None:
-        """Send what is queued (the error frames that explain the close), then close."""
-        deadline = time.monotonic() + timeout
-        while (self.writer is not None or self.out) and time.monotonic() < deadline:
-            if self.writer is None:
-                self.writer = asyncio.ensure_future(self._drain())
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(asyncio.shield(self.writer), max(0.01, deadline - time.monotonic()))
-        self.closed = True
-        with contextlib.suppress(Exception):
-            await self.ws.close(code, reason=reason)
-
-    async def _close(self, code: int) -> None:
-        with contextlib.suppress(Exception):
-            await self.ws.close(code)
-
-
 class ChatService:
     def __init__(self, config: ServiceConfig, *, config_path: str | None = None) -> None:
         self.config = config
@@ -124,6 +65,9 @@ class ChatService:
         self.region = config.region or config.regions[0]
         self.regions = list(config.regions)
         self.settings: ChatSettings = typed_settings(ChatSettings, config.settings, path=config_path)
+        # the WebSocket transport's frame limit: a larger frame closes the socket with 1009
+        self.max_frame_bytes = 4 * self.settings.max_message_bytes + 8192
+        self.message_ids = protocol.message_ids()
         self.secret = config.secret_bytes()
         self.rng = random.Random()
         self.events = EventLog(self.name, config.events_file)
@@ -162,6 +106,9 @@ class ChatService:
         self.conns: dict[str, set[Connection]] = {}
         self.nc = None
         self.js = None
+        self.publisher: JetStreamPublisher | None = None
+        self.outbox: collections.deque[tuple[str, bytes]] = collections.deque()
+        self.outbox_task: asyncio.Future | None = None
         self.nats_ok = False
         self.tasks: list[asyncio.Task] = []
         self.sending: set[asyncio.Future] = set()
@@ -211,6 +158,8 @@ class ChatService:
         self.nats_ok = True
         self.js = self.nc.jetstream(timeout=s.publish_timeout)
         await ensure_streams(self.js, s.stream_replicas, deadline=max(1.0, deadline - time.monotonic()))
+        self.publisher = JetStreamPublisher(self.nc, timeout=s.publish_timeout, rng=self.rng)
+        await self.publisher.start()
         await self.nc.subscribe(deliver_subject(self.name), cb=self._on_deliver)
         await self.nc.subscribe(ANY_SUBJECT, cb=self._on_deliver)
         await self.nc.subscribe(f"session.register.{self.region}", queue=f"chat-{self.region}",
@@ -235,6 +184,8 @@ class ChatService:
         await self.live.stop()
         await self.sender_copies.stop()
         await self.presence_sync.stop()
+        if self.publisher is not None:
+            await self.publisher.stop()
         if self.nc is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.nc.drain(), 3)
@@ -322,6 +273,63 @@ class ChatService:
         conn.push(frame)
         self.m_pushed.inc()
 
+    def open_connection(self, transport, user: str) -> Connection:
+        """A client's WebSocket is up: attach it, then say hello; its frames wait until then."""
+        s = self.settings
+        conn = Connection(transport, user, TokenBucket(s.rate_limit_per_second, s.rate_limit_burst,
+                                                       time.monotonic()))
+        self._in_order(conn, self._open(conn))
+        return conn
+
+    async def _open(self, conn: Connection) -> None:
+        await self.attach(conn)
+        conn.push(protocol.dumps({"type": "hello", "user": conn.user, "server": self.name,
+                                  "region": self.region, "max_message_bytes": self.settings.max_message_bytes}))
+
+    def close_connection(self, conn: Connection) -> None:
+        conn.closed = True
+        self._track(self._detach_after(conn, conn.busy))
+
+    async def _detach_after(self, conn: Connection, busy: asyncio.Future | None) -> None:
+        if busy is not None:            # an attach still running: detach after it, not before
+            await asyncio.wait([busy])
+        await self.detach(conn)
+
+    def receive(self, conn: Connection, data: bytes) -> None:
+        """One client frame. Frames are handled in the order the client sent them: while one is
+        handled asynchronously (a resume, the attach) the ones after it wait in ``conn.backlog``."""
+        if conn.closed:
+            return
+        if conn.backlog is not None:
+            conn.backlog.append(data)
+            return
+        pending = self.handle_frame(conn, data)
+        if pending is not None:
+            self._in_order(conn, pending)
+
+    def _in_order(self, conn: Connection, pending) -> None:
+        if conn.backlog is None:
+            conn.backlog = []
+        conn.busy = self._track(self._finish(conn, pending))
+
+    def _track(self, coro) -> asyncio.Future:
+        task = asyncio.ensure_future(coro)
+        self.sending.add(task)
+        task.add_done_callback(self.sending.discard)
+        return task
+
+    async def _finish(self, conn: Connection, pending) -> None:
+        try:
+            await pending
+            while conn.backlog and not conn.closed:
+                pending = self.handle_frame(conn, conn.backlog.pop(0))
+                if pending is not None:
+                    await pending
+        except Exception:  # noqa: BLE001 - a bug in one frame must not stall the connection
+            log.exception("handling a frame of %s failed", conn.user)
+        finally:
+            conn.backlog, conn.busy = None, None
+
     async def attach(self, conn: Connection) -> None:
         # hold live delivery until the client's resume is answered (a client that never
         # resumes gets its live messages after RESUME_GRACE_SECONDS)
@@ -342,6 +350,8 @@ class ChatService:
 
     async def detach(self, conn: Connection) -> None:
         conn.closed = True
+        if conn.hold_timer is not None:
+            conn.hold_timer.cancel()
         conns = self.conns.get(conn.user)
         if conns is not None:
             conns.discard(conn)
@@ -356,8 +366,8 @@ class ChatService:
                     await self.directory.unregister(conn.user)
         self.m_conns.dec()
 
-    async def handle_frame(self, conn: Connection, text) -> bool:
-        """Handle one client frame; False when the connection must be closed (a flood)."""
+    def handle_frame(self, conn: Connection, text):
+        """Handle one client frame; an awaitable when the rest must wait for it (a resume, a close)."""
         s = self.settings
         try:
             frame = protocol.parse_client_frame(text, s.max_message_bytes)
@@ -365,25 +375,40 @@ class ChatService:
                 if not conn.bucket.take(time.monotonic()):
                     self.m_send_failed.labels(protocol.RATE_LIMITED).inc()
                     if conn.bucket.strikes >= s.flood_close_after:
-                        return False
+                        conn.close(protocol.CLOSE_POLICY, "flood: rate limit ignored")
+                        return None
                     raise FrameError(protocol.RATE_LIMITED, f"rate limit of {s.rate_limit_per_second:g} "
                                      "messages a second exceeded: slow down", frame.client_id)
                 # sends of one connection run concurrently: one NATS connection keeps them in
                 # order to JetStream, so sequences still follow the order they were sent in
-                task = asyncio.ensure_future(self._send_task(conn, frame))
-                self.sending.add(task)
-                task.add_done_callback(self.sending.discard)
+                self._track(self._send_task(conn, frame))
             elif isinstance(frame, protocol.ClientAck):
-                await self.receipt(conn, frame.id)
+                self.receipt(conn, frame.id)
             elif isinstance(frame, protocol.Resume):
-                await self.resume(conn, frame.since)
+                return self.resume(conn, frame.since)
             else:
                 conn.push(protocol.dumps({"type": "pong", "ts": time.time()}))
         except FrameError as exc:
             if exc.code != protocol.RATE_LIMITED:
                 self.m_send_failed.labels(exc.code).inc()
             conn.push(protocol.error_frame(exc.code, exc.message, exc.client_id))
-        return True
+        return None
+
+    def publish_soon(self, subject: str, payload: bytes) -> None:
+        """A fire-and-forget core NATS publish from synchronous code: one task writes all that
+        queued up meanwhile."""
+        self.outbox.append((subject, payload))
+        if self.outbox_task is None:
+            self.outbox_task = asyncio.ensure_future(self._flush_outbox())
+
+    async def _flush_outbox(self) -> None:
+        try:
+            while self.outbox:
+                subject, payload = self.outbox.popleft()
+                with contextlib.suppress(Exception):
+                    await self.nc.publish(subject, payload)
+        finally:
+            self.outbox_task = None
 
     async def _send_task(self, conn: Connection, frame: protocol.Send) -> None:
         try:
@@ -406,41 +431,38 @@ class ChatService:
             from_region = home_region(conn.user, self.regions)
         except UnknownUser:
             from_region = self.region
-        mid = uuid.uuid4().hex
+        mid = next(self.message_ids)
         conv = conversation_id(conn.user, frame.to)
         ts = time.time()
         msg = {"id": mid, "conv": conv, "seq": None, "from": conn.user, "to": frame.to,
                "from_region": from_region, "to_region": to_region, "body": frame.body,
                "sent_ts": frame.sent_ts, "ts": ts}
         try:
-            ack = await publish_message(self.js, f"chat.{to_region}", mid, protocol.encode(msg),
-                                        timeout=self.settings.publish_timeout,
-                                        deadline=self.settings.publish_deadline, rng=self.rng)
+            seq = await self.publisher.publish(f"chat.{to_region}", mid, protocol.encode(msg),
+                                               deadline=self.settings.publish_deadline)
         except Exception as exc:  # noqa: BLE001 - every publish failure is one error frame
             with contextlib.suppress(Exception):
                 await self.nc.publish(f"events.send_failed.{self.region}", event_payload(
                     "send_failed", self.region, client_id=frame.client_id, reason=type(exc).__name__))
             raise FrameError(protocol.UNAVAILABLE, "the message could not be made durable "
                              f"({type(exc).__name__}); it was NOT sent: retry", frame.client_id) from None
-        msg["seq"] = ack.seq
-        conn.push(protocol.ack_frame(frame.client_id, mid, conv, ack.seq, ts))
+        msg["seq"] = seq
+        conn.push(protocol.ack_frame(frame.client_id, mid, conv, seq, ts))
         self.m_sent.inc()
         self.m_ack_latency.observe(time.monotonic() - started)
         self.sender_copies.add(msg)
         # live copy for a recipient who is failed over (only they subscribe; without interest
         # NATS drops it at once). Stored later by the home region's consumer, deduplicated by id.
-        with contextlib.suppress(Exception):
-            await self.nc.publish(inbox_subject(frame.to), protocol.encode(
-                [[frame.to, mid, frame.sent_ts, protocol.message_frame(msg)]]))
+        self.publish_soon(inbox_subject(frame.to), protocol.encode(
+            [[frame.to, mid, frame.sent_ts, protocol.message_frame(msg)]]))
 
-    async def receipt(self, conn: Connection, mid: str) -> None:
+    def receipt(self, conn: Connection, mid: str) -> None:
         if conn.inflight is None or mid not in conn.inflight:
             return
         sent_ts = conn.inflight.pop(mid)
         latency = (time.time() - sent_ts) * 1000 if isinstance(sent_ts, (int, float)) else None
-        with contextlib.suppress(Exception):
-            await self.nc.publish(f"events.delivered.{self.region}",
-                                  event_payload("delivered", self.region, id=mid, latency_ms=latency))
+        self.publish_soon(f"events.delivered.{self.region}",
+                          event_payload("delivered", self.region, id=mid, latency_ms=latency))
 
     async def catch_up(self, user: str, since: dict[str, int]) -> list[dict]:
         """Messages to ``user`` still in JetStream after their home consumer's ack floor
@@ -528,37 +550,6 @@ def build_app(service: ChatService, *, lifespan: bool = True) -> Starlette:
     def err(status: int, message: str) -> JSONResponse:
         return JSONResponse({"error": message}, status_code=status)
 
-    async def ws_endpoint(ws: WebSocket) -> None:
-        try:
-            user = check_user(verify_token(service.secret, _token(ws)))
-        except (AuthError, UnknownUser) as exc:
-            try:
-                await ws.send_denial_response(err(401, str(exc)))
-            except RuntimeError:
-                await ws.close(protocol.CLOSE_UNAUTHORIZED, reason=str(exc)[:120])
-            return
-        await ws.accept()
-        s = service.settings
-        conn = Connection(ws, user, TokenBucket(s.rate_limit_per_second, s.rate_limit_burst, time.monotonic()))
-        await service.attach(conn)
-        try:
-            conn.push(protocol.dumps({"type": "hello", "user": user, "server": service.name,
-                                      "region": service.region, "max_message_bytes": s.max_message_bytes}))
-            while not conn.closed:
-                event = await ws.receive()
-                if event["type"] == "websocket.disconnect":
-                    break
-                text = event.get("text")
-                if text is None:
-                    text = event.get("bytes") or b""
-                if not await service.handle_frame(conn, text):
-                    await conn.flush_and_close(protocol.CLOSE_POLICY, "flood: rate limit ignored")
-                    break
-        except (WebSocketDisconnect, RuntimeError):
-            pass
-        finally:
-            await service.detach(conn)
-
     async def history(request: Request) -> Response:
         try:
             user = authed(request)
@@ -621,7 +612,7 @@ def build_app(service: ChatService, *, lifespan: bool = True) -> Starlette:
         finally:
             await service.stop()
 
-    return Starlette(routes=[WebSocketRoute("/ws", ws_endpoint), Route("/history", history),
+    return Starlette(routes=[Route("/history", history),
                              Route("/presence", presence), Route("/healthz", healthz),
                              Route("/readyz", readyz), Route("/metrics", metrics)],
                      lifespan=lifespan if lifespan_on else None)

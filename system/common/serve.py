@@ -18,8 +18,11 @@ from system.common.config import ServiceConfig, load_config
 
 
 def run(role: str, argv: list[str] | None, make: Callable[[ServiceConfig, str], tuple[object, object]],
-        ws_max_size: Callable[[object], int] | None = None) -> int:
-    """``make(config, path)`` returns ``(service, app)``; the service has async ``start``/``stop``."""
+        ws_max_size: Callable[[object], int] | None = None,
+        ws_protocol: Callable[[object], type] | None = None) -> int:
+    """``make(config, path)`` returns ``(service, app)``; the service has async ``start``/``stop``.
+    ``ws_protocol(service)``, when given, is the protocol class uvicorn hands WebSocket upgrades
+    to (its ``ws`` setting; the chat server's is picows), instead of the ASGI ``websockets-sansio``."""
     parser = argparse.ArgumentParser(prog=f"python -m system.{role}",
                                      description=f"Run one nineslab {role} service.")
     parser.add_argument("--config", required=True, help="service config JSON (contracts §5)")
@@ -40,7 +43,8 @@ def run(role: str, argv: list[str] | None, make: Callable[[ServiceConfig, str], 
     import uvloop
     kwargs = {"ws_max_size": ws_max_size(service)} if ws_max_size else {}
     server = uvicorn.Server(uvicorn.Config(app, host=config.host, port=config.port, lifespan="off",
-                                           loop="none", http="httptools", ws="websockets-sansio",
+                                           loop="none", http="httptools",
+                                           ws=ws_protocol(service) if ws_protocol else "websockets-sansio",
                                            log_level="warning", access_log=False, ws_ping_interval=None,
                                            ws_per_message_deflate=False,
                                            timeout_graceful_shutdown=3, **kwargs))

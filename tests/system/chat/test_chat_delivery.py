@@ -239,3 +239,23 @@ def test_live_messages_wait_for_the_resume_replay_so_order_holds(chat_lab):
         assert [f["id"] for f in frames if f["type"] == "message"] == [first["id"], second["id"]]
         await a.close()
     asyncio.run(scenario())
+
+
+def test_frames_are_handled_in_the_order_sent_and_a_fragmented_message_is_one_frame(chat_lab):
+    """Frames sent before the hello, and after a resume that is still reading the store, wait
+    their turn (the server handles them in order); a message sent in fragments is joined;
+    the token may come as ``?token=``."""
+    url = chat_lab.chat_urls["chat-us-east-1"].replace("http", "ws") + "/ws"
+
+    async def scenario():
+        alice, bob = uid("alice", "us-east"), uid("bob", "us-east")
+        async with websockets.connect(f"{url}?token={issue_token(chat_lab.secret, alice)}") as ws:
+            await ws.send(json.dumps({"type": "ping"}))                    # before the hello came
+            await ws.send(json.dumps({"type": "resume", "since": {}}))
+            await ws.send(json.dumps({"type": "ping"}))
+            await ws.send(iter(['{"type":"send","client_id":"frag",', f'"to":"{bob}",', '"body":"in parts"}']))
+            frames = [json.loads(await asyncio.wait_for(ws.recv(), 10)) for _ in range(5)]
+        kinds = [f["type"] for f in frames]
+        assert kinds[:4] == ["hello", "pong", "resumed", "pong"], kinds
+        assert frames[4]["type"] == "ack" and frames[4]["client_id"] == "frag", frames[4]
+    asyncio.run(scenario())

@@ -1,6 +1,7 @@
 """Pure parts of the chat server: parsing every kind of bad frame, and the rate limit."""
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -62,3 +63,69 @@ def test_token_bucket_allows_burst_then_rate():
     assert b.strikes == 1
     assert b.take(0.1) and not b.take(0.1)
     assert b.take(10.0) and b.strikes == 0
+
+
+def test_message_ids_look_like_uuid_hex_and_never_repeat():
+    ids = protocol.message_ids(b"\x01" * 8)
+    first = [next(ids) for _ in range(1000)]
+    assert first[0] == "0101010101010101" + "0" * 16 and len(set(first)) == 1000
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in first)
+    assert next(protocol.message_ids())[:16] != next(protocol.message_ids())[:16]   # a prefix a process
+
+
+class RecordingTransport:
+    """What a picows transport is asked to do, in order."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+
+    def send(self, kind, frame) -> None:
+        self.calls.append(("send", frame))
+
+    def send_close(self, code, reason) -> None:
+        self.calls.append(("close", int(code), reason))
+
+    def disconnect(self) -> None:
+        self.calls.append(("disconnect",))
+
+
+def test_a_paused_socket_queues_frames_in_order_and_a_client_that_never_reads_is_closed(monkeypatch):
+    asyncio.run(paused_socket(monkeypatch))
+
+
+async def paused_socket(monkeypatch):
+    from system.chat import websocket
+    monkeypatch.setattr(websocket, "CLOSE_TIMEOUT", 0.01)
+    t = RecordingTransport()
+    conn = websocket.Connection(t, "bob", TokenBucket(rate=1, burst=1, now=0.0))
+    conn.push("a")
+    conn.pause()
+    conn.push("b")
+    conn.push("c")
+    assert t.calls == [("send", "a")]
+    conn.resume()
+    conn.push("d")
+    assert [c[1] for c in t.calls] == ["a", "b", "c", "d"]
+    monkeypatch.setattr(websocket, "OUT_LIMIT", 3)
+    conn.pause()
+    for f in "efgh":
+        conn.push(f)
+    assert conn.closed and t.calls[-1] == ("close", protocol.CLOSE_TRY_AGAIN, b"not reading")
+    conn.push("i")                      # closed: nothing more goes out
+    await asyncio.sleep(0.05)           # the client never answered the close: hung up
+    assert t.calls[-2:] == [("close", protocol.CLOSE_TRY_AGAIN, b"not reading"), ("disconnect",)]
+
+
+def test_close_sends_the_queued_error_frames_before_the_close_frame():
+    asyncio.run(close_after_queued())
+
+
+async def close_after_queued():
+    from system.chat import websocket
+    t = RecordingTransport()
+    conn = websocket.Connection(t, "bob", TokenBucket(rate=1, burst=1, now=0.0))
+    conn.pause()
+    conn.push("error frame")
+    conn.close(protocol.CLOSE_POLICY, "flood")
+    conn.close(protocol.CLOSE_POLICY, "twice")
+    assert t.calls == [("send", "error frame"), ("close", 1008, b"flood")]
