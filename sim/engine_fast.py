@@ -126,10 +126,11 @@ class FastEngine:
                 rng = _Streams(self.seed, chunk, f"{mode.name}@{topo.slot_location(slot)}")
                 row = {kind: int(ids[local]) for kind, ids in rows.items()}
                 if mode.rate > 0:
-                    year, t, inst, dur = self._renewal_failures(mode, rng, years, n)
+                    year, t, inst, dur, late = self._renewal_failures(mode, rng, years, n)
                     if mode.burst_probability > 0 and redundant:
                         year, t, inst, dur = self._bursts(mode, rng[streams.BURSTS], year, t, inst, dur, n)
-                    failures[attr_self] += len(t)
+                        late = 0
+                    failures[attr_self] += len(t) - late
                     td = _draw(mode.detection, rng, streams.DETECTION, len(t))
                     if redundant:
                         p1 = np.minimum(td, dur)
@@ -165,36 +166,46 @@ class FastEngine:
         Up-times are exponential, so the failures' positions in *up-time* are a Poisson
         process; drawn on the owners' (year x instance) up-time axes laid end to end, one
         exponential spacing per failure.  Each failure is then shifted to calendar time by
-        the outages before it in its own year and instance, and cut at the year's end.
+        the outages before it in its own year and instance.  A failure shifted past the
+        year's end did not happen; rather than compacting every array to drop these few,
+        they stay as *late* placeholders at the year's end with no duration (no downtime,
+        no overlap) and are left out of the failure count (returned last).
         """
         owners = years * n
-        span = owners * YEAR
-        gap = 1.0 / mode.rate
         r = rng[streams.ARRIVALS]
-        expected = span / gap
+        # positions in mean up-times: an owner's year spans rate x YEAR of them
+        per_owner = mode.rate * YEAR
+        span = owners * per_owner
         spacings = lambda k: np.cumsum(r.standard_exponential(k, dtype=np.float32), dtype=np.float64)  # noqa: E731
-        pos = spacings(int(expected + 6 * expected ** 0.5 + 16)) * gap
+        pos = spacings(int(span + 6 * span ** 0.5 + 16))
         while pos[-1] < span:  # rare: more failures than the block holds
-            more = spacings(max(len(pos) // 4, 16)) * gap + pos[-1]
-            pos = np.concatenate([pos, more])
+            pos = np.concatenate([pos, spacings(max(len(pos) // 4, 16)) + pos[-1]])
         pos = pos[:np.searchsorted(pos, span)]
-        owner = np.minimum((pos * (1.0 / YEAR)).astype(np.int64), owners - 1)
-        up = pos - owner * YEAR
         m = len(pos)
+        pos *= 1.0 / per_owner
+        owner = pos.astype(np.int64)
+        np.minimum(owner, owners - 1, out=owner)
+        t = pos - owner
+        t *= YEAR                                   # up-time hours into the owner's year
         dur = mode.duration.sample(rng[streams.DURATIONS], m)
-        dur += _draw(mode.recovery, rng, streams.RECOVERY, m)
+        if mode.recovery != Fixed(0.0):
+            dur += _draw(mode.recovery, rng, streams.RECOVERY, m)
         # outages before each failure in its own owner: running sum minus the owner's start
-        before = np.cumsum(dur) - dur
-        first = np.ones(m, dtype=bool)
-        first[1:] = owner[1:] != owner[:-1]
-        t = up + before - np.maximum.accumulate(np.where(first, before, 0.0))
-        keep = np.flatnonzero(t < YEAR)
-        if len(keep) < m:
-            owner, t, dur = owner[keep], t[keep], dur[keep]
+        before = np.cumsum(dur)
+        before -= dur
+        first = np.empty(m, dtype=bool)
+        first[:1] = True
+        np.not_equal(owner[1:], owner[:-1], out=first[1:])
+        t += before
+        t -= np.maximum.accumulate(before * first)  # before >= 0: times the mask is where()
+        late = t >= YEAR
+        n_late = int(np.count_nonzero(late))
+        if n_late:
+            t[late], dur[late] = YEAR, 0.0
         if n == 1:
-            return owner, t, np.zeros(len(t), np.int64), dur
+            return owner, t, np.zeros(m, np.int64), dur, n_late
         year, inst = np.divmod(owner, n)
-        return year, t, inst, dur
+        return year, t, inst, dur, n_late
 
     def _bursts(self, mode, r, year, t, inst, dur, n):
         """Ford-style bursts: a failure drags ``extra`` siblings down within the window."""
