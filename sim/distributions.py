@@ -109,9 +109,7 @@ class LogNormal(Distribution):
         if self.mu + 12.0 * self.sigma < 80.0:
             # single precision (relative error 1e-7) draws and exponentiates in half the time
             z = rng.standard_normal(size, dtype=np.float32)
-            z *= np.float32(self.sigma)
-            z += np.float32(self.mu)
-            return np.exp(z, out=z).astype(np.float64)
+            return np.exp(z * np.float32(self.sigma) + np.float32(self.mu)).astype(np.float64)
         return rng.lognormal(self.mu, self.sigma, size)
 
     @property
