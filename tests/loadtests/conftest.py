@@ -1,37 +1,11 @@
 """Fixtures of the load generator tests: a stall-able HTTP server on 127.0.0.1 in its own process."""
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
-from contextlib import contextmanager
 from typing import Iterator
 
 import pytest
 
-
-@contextmanager
-def trivial_server(stall_after: int = 0, stall_seconds: float = 0.0) -> Iterator[tuple[str, subprocess.Popen]]:
-    proc = subprocess.Popen([sys.executable, "-m", "loadtests.trivial_server", "--port", "0",
-                             "--stall-after", str(stall_after), "--stall-seconds", str(stall_seconds)],
-                            stdout=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 20
-        line = ""
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if line.startswith("port=") or proc.poll() is not None:
-                break
-        if not line.startswith("port="):
-            raise RuntimeError(f"trivial server did not start: {line!r}")
-        yield f"http://127.0.0.1:{int(line.split('=')[1])}", proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+from load_servers import trivial_server
 
 
 @pytest.fixture

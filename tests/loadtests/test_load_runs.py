@@ -15,7 +15,7 @@ import pytest
 from loadtests.runner import RunConfig, run
 from loadtests.scenarios import get_scenario
 
-from conftest import trivial_server
+from load_servers import trivial_server
 
 pytestmark = pytest.mark.slow
 
