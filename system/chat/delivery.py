@@ -58,15 +58,55 @@ class PushedIds:
         return True
 
 
+def stream_sequence(reply: str) -> int:
+    """The stream sequence in a JetStream message's ack subject, without building nats-py's
+    ``Metadata`` (a dataclass and a datetime a message): ``$JS.ACK.<stream>.<consumer>.<delivered>.
+    <stream seq>...`` (9 tokens), or with a domain and an account hash in front (12 or more)."""
+    tokens = reply.split(".")
+    if len(tokens) < 9 or tokens[0] != "$JS" or tokens[1] != "ACK":
+        raise ValueError(f"not a JetStream ack subject: {reply[:80]!r}")
+    return int(tokens[5] if len(tokens) == 9 else tokens[7])
+
+
 def decode(msg) -> dict | None:
     try:
         data = protocol.loads(msg.data)
         if not isinstance(data, dict) or any(k not in data for k in REQUIRED):
             return None
-        data["seq"] = msg.metadata.sequence.stream
+        data["seq"] = stream_sequence(msg.reply)
         return data
     except (ValueError, AttributeError, TypeError):
         return None
+
+
+class DecodedMessages:
+    """Messages of the region's subject decoded once per server.
+
+    Both the live feed (live.py) and the region consumer receive every message of ``chat.R``;
+    whichever comes first decodes it and leaves the result here under its stream sequence, the
+    other takes it out. The results are shared, never changed. At most ``size`` wait (a message
+    the other replica of the region fetched is never taken here): the oldest go first, and a
+    message not found is simply decoded again.
+    """
+
+    def __init__(self, size: int = 10_000) -> None:
+        self.size = size
+        self.by_seq: collections.OrderedDict[int, dict] = collections.OrderedDict()
+
+    def get(self, msg) -> dict | None:
+        try:
+            seq = stream_sequence(msg.reply)
+        except (ValueError, AttributeError, TypeError):
+            return None
+        data = self.by_seq.pop(seq, None)
+        if data is not None:
+            return data
+        data = decode(msg)
+        if data is not None:
+            self.by_seq[seq] = data
+            if len(self.by_seq) > self.size:
+                self.by_seq.popitem(last=False)
+        return data
 
 
 class RegionConsumer:
@@ -140,7 +180,7 @@ class RegionConsumer:
     async def decode_batch(self, msgs) -> tuple[list[dict], list]:
         good, raw = [], []
         for m in msgs:
-            data = decode(m)
+            data = self.s.decoded.get(m)
             if data is None:
                 log.error("dropping a malformed message on %s", m.subject)
                 await m.term()

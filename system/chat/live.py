@@ -15,7 +15,7 @@ import logging
 from nats.js.api import DeliverPolicy
 
 from system.chat import protocol
-from system.chat.delivery import PushedIds, decode
+from system.chat.delivery import PushedIds
 from system.chat.streams import CHAT_STREAM
 
 log = logging.getLogger("nineslab.chat.live")
@@ -35,7 +35,7 @@ class LiveFeed:
                                              idle_heartbeat=2.0)
 
     async def on_message(self, msg) -> None:
-        data = decode(msg)
+        data = self.s.decoded.get(msg)     # the region consumer takes the same result
         if data is None or data["to"] not in self.s.conns or not self.pushed.add_new(data["id"]):
             return
         self.s.deliver_local(data["to"], data["id"], data.get("sent_ts"), protocol.message_frame(data))

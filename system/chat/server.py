@@ -26,7 +26,7 @@ from starlette.routing import Route
 from lab.errors import DependencyError
 from system.chat import protocol
 from system.chat.catchup import StreamWindow
-from system.chat.delivery import ANY_SUBJECT, RegionConsumer, deliver_subject
+from system.chat.delivery import ANY_SUBJECT, DecodedMessages, RegionConsumer, deliver_subject
 from system.chat.history_cache import HistoryCache
 from system.chat.live import LiveFeed
 from system.chat.presence import RedisDeps, SessionDirectory, local_answer
@@ -101,6 +101,7 @@ class ChatService:
                                           flush_interval=s.presence_flush_interval, metrics=m)
         self.cache = HistoryCache(self.redis, size=s.history_cache_size)
         self.sender_copies = SenderCopies(self)
+        self.decoded = DecodedMessages()       # chat.<region> messages, shared by the two readers
         self.consumer = RegionConsumer(self)
         self.live = LiveFeed(self)
         self.conns: dict[str, set[Connection]] = {}

@@ -129,3 +129,55 @@ async def close_after_queued():
     conn.close(protocol.CLOSE_POLICY, "flood")
     conn.close(protocol.CLOSE_POLICY, "twice")
     assert t.calls == [("send", "error frame"), ("close", 1008, b"flood")]
+
+
+class _JsMsg:
+    """A JetStream message as nats-py hands it over; counts how often its payload is read."""
+
+    def __init__(self, seq: int, payload: dict | bytes, reply: str | None = None) -> None:
+        self.reply = reply or f"$JS.ACK.CHAT.chat-us-east.1.{seq}.{seq}.1700000000000000000.0"
+        self._data = payload if isinstance(payload, bytes) else protocol.encode(payload)
+        self.reads = 0
+
+    @property
+    def data(self) -> bytes:
+        self.reads += 1
+        return self._data
+
+
+@pytest.mark.parametrize("reply", [
+    "$JS.ACK.CHAT.chat-us-east.3.4711.12.1700000000000000000.5",                    # v1, 9 tokens
+    "$JS.ACK._.ACCHASH.CHAT.chat-us-east.3.4711.12.1700000000000000000.5.rnd",      # v2, domain + account
+    "$JS.ACK.hub.ACCHASH.CHAT.chat-us-east.3.4711.12.1700000000000000000.5",        # v2 without the token
+])
+def test_stream_sequence_agrees_with_nats_py_metadata(reply):
+    from nats.aio.msg import Msg
+
+    from system.chat.delivery import stream_sequence
+    assert stream_sequence(reply) == Msg.Metadata._from_reply(reply).sequence.stream == 4711
+
+
+@pytest.mark.parametrize("reply", ["_INBOX.abc.1", "$JS.ACK.CHAT", "", "$JS.API.x.y.z.1.2.3.4"])
+def test_stream_sequence_refuses_what_is_not_an_ack_subject(reply):
+    from system.chat.delivery import stream_sequence
+    with pytest.raises(ValueError):
+        stream_sequence(reply)
+
+
+def test_decoded_messages_decode_each_message_once_for_both_readers_and_stay_bounded():
+    from system.chat.delivery import DecodedMessages
+    msg = {"id": "m1", "conv": "a~b", "from": "a", "to": "b", "body": "hi", "ts": 1.0}
+    decoded = DecodedMessages(size=3)
+    live_copy, consumer_copy = _JsMsg(42, msg), _JsMsg(42, msg)     # the same stream message, twice
+    first = decoded.get(live_copy)
+    second = decoded.get(consumer_copy)
+    assert first is second and first["seq"] == 42 and first["to"] == "b"
+    assert live_copy.reads == 1 and consumer_copy.reads == 0        # the second reader decoded nothing
+    assert decoded.by_seq == {}                                    # taken: a redelivery decodes again
+    assert decoded.get(_JsMsg(42, msg)) == first
+    for seq in range(100, 110):                                    # never taken (the other replica's)
+        decoded.get(_JsMsg(seq, msg))
+    assert list(decoded.by_seq) == [107, 108, 109]
+    assert decoded.get(_JsMsg(7, b"not json")) is None
+    assert decoded.get(_JsMsg(8, {"id": "x"})) is None             # fields missing
+    assert decoded.get(_JsMsg(9, msg, reply="_INBOX.x.1")) is None
