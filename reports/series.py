@@ -7,7 +7,6 @@ outcome. Times are seconds since the experiment started.
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import numpy as np
 

@@ -7,7 +7,7 @@ import pytest
 
 from lab.errors import UsageError
 from loadtests.arrivals import intended_offsets, parse_shape, partition
-from loadtests.capacity import Search, SearchPolicy, Step, judge_step
+from loadtests.capacity import Search, SearchPolicy, judge_step
 from loadtests.dispatcher import Dispatcher
 from loadtests.hdr import LatencyBook, summarize
 from loadtests.health import CpuSampler, judge

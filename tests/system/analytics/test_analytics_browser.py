@@ -2,7 +2,6 @@
 numbers that change while messages flow (skipped only when Chromium is not installed)."""
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
 

@@ -3,7 +3,6 @@ missing, and after the service is killed mid-stream and restarted, every total i
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import time
 

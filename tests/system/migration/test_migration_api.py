@@ -2,7 +2,6 @@
 sync job resumes from its checkpoint, and the ``nines migrate`` commands talk to the service."""
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
