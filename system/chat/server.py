@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import json
 import logging
 import random
@@ -108,8 +109,6 @@ class ChatService:
         self.nc = None
         self.js = None
         self.publisher: JetStreamPublisher | None = None
-        self.outbox: collections.deque[tuple[str, bytes]] = collections.deque()
-        self.outbox_task: asyncio.Future | None = None
         self.nats_ok = False
         self.tasks: list[asyncio.Task] = []
         self.sending: set[asyncio.Future] = set()
@@ -380,9 +379,14 @@ class ChatService:
                         return None
                     raise FrameError(protocol.RATE_LIMITED, f"rate limit of {s.rate_limit_per_second:g} "
                                      "messages a second exceeded: slow down", frame.client_id)
-                # sends of one connection run concurrently: one NATS connection keeps them in
-                # order to JetStream, so sequences still follow the order they were sent in
-                self._track(self._send_task(conn, frame))
+                try:
+                    self.send(conn, frame)
+                except FrameError:
+                    raise
+                except Exception:  # noqa: BLE001 - a bug in one send must not kill the connection
+                    log.exception("send failed")
+                    conn.push(protocol.error_frame(protocol.INTERNAL, "internal error; the message was NOT sent",
+                                                   frame.client_id))
             elif isinstance(frame, protocol.ClientAck):
                 self.receipt(conn, frame.id)
             elif isinstance(frame, protocol.Resume):
@@ -396,33 +400,14 @@ class ChatService:
         return None
 
     def publish_soon(self, subject: str, payload: bytes) -> None:
-        """A fire-and-forget core NATS publish from synchronous code: one task writes all that
-        queued up meanwhile."""
-        self.outbox.append((subject, payload))
-        if self.outbox_task is None:
-            self.outbox_task = asyncio.ensure_future(self._flush_outbox())
+        """A fire-and-forget core NATS publish from synchronous code (nats_writes.py: it leaves
+        with everything else written before the event loop turns again)."""
+        self.publisher.writer.publish(subject, payload)
 
-    async def _flush_outbox(self) -> None:
-        try:
-            while self.outbox:
-                subject, payload = self.outbox.popleft()
-                with contextlib.suppress(Exception):
-                    await self.nc.publish(subject, payload)
-        finally:
-            self.outbox_task = None
-
-    async def _send_task(self, conn: Connection, frame: protocol.Send) -> None:
-        try:
-            await self.send(conn, frame)
-        except FrameError as exc:
-            self.m_send_failed.labels(exc.code).inc()
-            conn.push(protocol.error_frame(exc.code, exc.message, exc.client_id))
-        except Exception:  # noqa: BLE001 - a bug in one send must not kill the connection
-            log.exception("send failed")
-            conn.push(protocol.error_frame(protocol.INTERNAL, "internal error; the message was NOT sent",
-                                           frame.client_id))
-
-    async def send(self, conn: Connection, frame: protocol.Send) -> None:
+    def send(self, conn: Connection, frame: protocol.Send) -> None:
+        """Publish a sent message; its ack (or error) frame follows from the PubAck callback
+        (``_sent``). No task: sends of one connection go to NATS in the order they came, and
+        one NATS connection keeps them in order to JetStream, so sequences follow that order."""
         started = time.monotonic()
         try:
             to_region = home_region(frame.to, self.regions)
@@ -433,29 +418,30 @@ class ChatService:
         except UnknownUser:
             from_region = self.region
         mid = next(self.message_ids)
-        conv = conversation_id(conn.user, frame.to)
-        ts = time.time()
-        msg = {"id": mid, "conv": conv, "seq": None, "from": conn.user, "to": frame.to,
-               "from_region": from_region, "to_region": to_region, "body": frame.body,
-               "sent_ts": frame.sent_ts, "ts": ts}
-        try:
-            seq = await self.publisher.publish(f"chat.{to_region}", mid, protocol.encode(msg),
-                                               deadline=self.settings.publish_deadline)
-        except Exception as exc:  # noqa: BLE001 - every publish failure is one error frame
-            with contextlib.suppress(Exception):
-                await self.nc.publish(f"events.send_failed.{self.region}", event_payload(
-                    "send_failed", self.region, client_id=frame.client_id, reason=type(exc).__name__))
-            raise FrameError(protocol.UNAVAILABLE, "the message could not be made durable "
-                             f"({type(exc).__name__}); it was NOT sent: retry", frame.client_id) from None
+        msg = {"id": mid, "conv": conversation_id(conn.user, frame.to), "seq": None, "from": conn.user,
+               "to": frame.to, "from_region": from_region, "to_region": to_region, "body": frame.body,
+               "sent_ts": frame.sent_ts, "ts": time.time()}
+        self.publisher.submit(f"chat.{to_region}", mid, protocol.encode(msg), deadline=self.settings.publish_deadline,
+                              done=functools.partial(self._sent, conn, frame, msg, started))
+
+    def _sent(self, conn: Connection, frame: protocol.Send, msg: dict, started: float, seq: int | None,
+              exc: BaseException | None) -> None:
+        if exc is not None:
+            self.publish_soon(f"events.send_failed.{self.region}", event_payload(
+                "send_failed", self.region, client_id=frame.client_id, reason=type(exc).__name__))
+            self.m_send_failed.labels(protocol.UNAVAILABLE).inc()
+            conn.push(protocol.error_frame(protocol.UNAVAILABLE, "the message could not be made durable "
+                                           f"({type(exc).__name__}); it was NOT sent: retry", frame.client_id))
+            return
         msg["seq"] = seq
-        conn.push(protocol.ack_frame(frame.client_id, mid, conv, seq, ts))
+        conn.push(protocol.ack_frame(frame.client_id, msg["id"], msg["conv"], seq, msg["ts"]))
         self.m_sent.inc()
         self.m_ack_latency.observe(time.monotonic() - started)
         self.sender_copies.add(msg)
         # live copy for a recipient who is failed over (only they subscribe; without interest
         # NATS drops it at once). Stored later by the home region's consumer, deduplicated by id.
         self.publish_soon(inbox_subject(frame.to), protocol.encode(
-            [[frame.to, mid, frame.sent_ts, protocol.message_frame(msg)]]))
+            [[frame.to, msg["id"], frame.sent_ts, protocol.message_frame(msg)]]))
 
     def receipt(self, conn: Connection, mid: str) -> None:
         if conn.inflight is None or mid not in conn.inflight:

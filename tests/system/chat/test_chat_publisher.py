@@ -90,3 +90,63 @@ def test_silence_fails_after_the_deadline_and_no_stream_is_an_error(nats_url):
     took, waiting = run(nats_url, scenario, timeout=0.1)
     assert 0.3 < took < 2.0
     assert waiting == 0
+
+
+def test_sync_writes_take_the_fast_path_and_stay_in_order_behind_slow_ones(nats_url):
+    from system.chat.nats_writes import NatsWriter
+
+    async def scenario(nc, publisher):
+        got = []
+
+        async def collect(msg):
+            got.append((int(msg.data), msg.headers.get("Nats-Msg-Id") if msg.headers else None))
+        await nc.subscribe("order.x", cb=collect)
+        await nc.flush()
+        writer = NatsWriter(nc)
+        assert writer.direct                     # the installed nats-py has the buffer we write into
+        writer.publish("order.x", b"0", msg_id="id-0")
+        writer.direct = False                    # as if not connected: these go through Client.publish
+        for i in range(1, 11):
+            writer.publish("order.x", str(i).encode())
+        writer.direct = True                     # while slow ones wait, new ones queue behind them
+        for i in range(11, 21):
+            writer.publish("order.x", str(i).encode())
+        fast_before_drain = writer.direct_writes
+        while writer.slow_task is not None:
+            await asyncio.sleep(0.01)
+        writer.publish("order.x", b"21")
+        await nc.flush()
+        await asyncio.sleep(0.2)
+        return got, fast_before_drain, writer.direct_writes
+    got, fast_before_drain, fast = run(nats_url, scenario)
+    assert [n for n, _ in got] == list(range(22))
+    assert got[0] == (0, "id-0") and got[1][1] is None
+    assert fast_before_drain == 1 and fast == 2
+
+
+def test_submit_answers_by_callback_after_returning_and_a_failing_callback_harms_no_other(nats_url):
+    async def scenario(nc, publisher):
+        answers, returned = [], []
+
+        def done(name):
+            def cb(seq, exc):
+                answers.append((name, seq, exc, name in returned))
+                if name == "bad":
+                    raise RuntimeError("a bug in the caller")
+            return cb
+        for name in ("a", "bad", "b"):
+            publisher.submit("chat.us-east", f"cb-{name}", b"{}", deadline=5, done=done(name))
+            returned.append(name)
+        publisher.submit("nostream.x", "cb-none", b"{}", deadline=0.2, done=done("none"))
+        returned.append("none")
+        for _ in range(200):
+            if len(answers) == 4:
+                break
+            await asyncio.sleep(0.02)
+        return answers, len(publisher.waiting)
+    answers, waiting = run(nats_url, scenario)
+    by_name = {a[0]: a for a in answers}
+    assert set(by_name) == {"a", "bad", "b", "none"} and all(a[3] for a in answers)   # never called inline
+    assert by_name["a"][1] < by_name["bad"][1] < by_name["b"][1] and by_name["b"][2] is None
+    assert by_name["none"][1] is None and isinstance(by_name["none"][2], nats.js.errors.NoStreamResponseError)
+    assert waiting == 0
