@@ -28,6 +28,7 @@ from lab.errors import DependencyError
 from system.chat import protocol
 from system.chat.catchup import StreamWindow
 from system.chat.delivery import ANY_SUBJECT, DecodedMessages, RegionConsumer, deliver_subject
+from system.chat.exile_feed import ExileFeeds
 from system.chat.history_cache import HistoryCache
 from system.chat.live import LiveFeed
 from system.chat.presence import RedisDeps, SessionDirectory, local_answer
@@ -52,11 +53,6 @@ log = logging.getLogger("nineslab.chat")
 
 RESUME_GRACE_SECONDS = 2.0
 PRESENCE_BATCH_LIMIT = 1000
-
-
-def inbox_subject(user: str) -> str:
-    """Core NATS subject of one user (hex: user ids may hold '.', a subject separator)."""
-    return "inbox." + user.encode().hex()
 
 
 class ChatService:
@@ -105,6 +101,7 @@ class ChatService:
         self.decoded = DecodedMessages()       # chat.<region> messages, shared by the two readers
         self.consumer = RegionConsumer(self)
         self.live = LiveFeed(self)
+        self.exile_feeds = ExileFeeds(self)
         self.conns: dict[str, set[Connection]] = {}
         self.nc = None
         self.js = None
@@ -112,7 +109,6 @@ class ChatService:
         self.nats_ok = False
         self.tasks: list[asyncio.Task] = []
         self.sending: set[asyncio.Future] = set()
-        self.exile_subs: dict[str, object] = {}
         self.windows: dict[str, StreamWindow] = {}
 
     # ---- HA state changes -------------------------------------------------------------
@@ -182,6 +178,7 @@ class ChatService:
         await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.consumer.stop()
         await self.live.stop()
+        await self.exile_feeds.stop()
         await self.sender_copies.stop()
         await self.presence_sync.stop()
         if self.publisher is not None:
@@ -241,7 +238,9 @@ class ChatService:
         except ValueError:
             return
         for user, mid, sent_ts, frame in items:
-            if self._home(user) != self.region:    # users homed here get the live feed, in order
+            # users homed here get the live feed, in order; exiles get their home's feed too
+            # (exile_feed.py), and whichever path comes second is dropped here
+            if self._home(user) != self.region and self.exile_feeds.pushed.add_new(mid):
                 self.deliver_local(user, mid, sent_ts, frame)
 
     def deliver_local(self, user: str, mid: str, sent_ts, frame: str) -> None:
@@ -341,12 +340,12 @@ class ChatService:
         if first:
             self.presence_sync.online(conn.user)
             await self._register_sessions([conn.user])
-            if self._home(conn.user) != self.region and conn.user not in self.exile_subs:
-                # a failed-over user: also listen on their own subject, which senders publish
-                # to directly, so they get messages live while their home region has no server
-                with contextlib.suppress(Exception):
-                    self.exile_subs[conn.user] = await self.nc.subscribe(inbox_subject(conn.user),
-                                                                         cb=self._on_deliver)
+            home = self._home(conn.user)
+            if home != self.region:
+                # a failed-over user: read their home region's stream for them (exile_feed.py),
+                # so they get messages live while their home region has no server; before the
+                # resume reads the replay, so nothing falls between the two
+                await self.exile_feeds.join(conn.user, home)
 
     async def detach(self, conn: Connection) -> None:
         conn.closed = True
@@ -358,10 +357,9 @@ class ChatService:
             if not conns:
                 del self.conns[conn.user]
                 self.presence_sync.offline(conn.user)
-                sub = self.exile_subs.pop(conn.user, None)
-                if sub is not None:
-                    with contextlib.suppress(Exception):
-                        await sub.unsubscribe()
+                home = self._home(conn.user)
+                if home != self.region:
+                    await self.exile_feeds.leave(conn.user, home)
                 with contextlib.suppress(DependencyError, BreakerOpen):
                     await self.directory.unregister(conn.user)
         self.m_conns.dec()
@@ -438,10 +436,6 @@ class ChatService:
         self.m_sent.inc()
         self.m_ack_latency.observe(time.monotonic() - started)
         self.sender_copies.add(msg)
-        # live copy for a recipient who is failed over (only they subscribe; without interest
-        # NATS drops it at once). Stored later by the home region's consumer, deduplicated by id.
-        self.publish_soon(inbox_subject(frame.to), protocol.encode(
-            [[frame.to, msg["id"], frame.sent_ts, protocol.message_frame(msg)]]))
 
     def receipt(self, conn: Connection, mid: str) -> None:
         if conn.inflight is None or mid not in conn.inflight:

@@ -315,3 +315,66 @@ def test_a_replica_holding_a_fetched_batch_does_not_reorder_a_conversation(ha_la
         await a.close()
         await b.close()
     asyncio.run(scenario())
+
+
+def test_a_user_failing_over_while_messages_flow_gets_each_one_live_in_order(ha_lab):
+    """Senders publish nothing for failed-over users any more: the exile's server reads their
+    home region's stream for them (system/chat/exile_feed.py). The race to lose: messages acked
+    while alice fails over, around her resume's replay, with her home region frozen (no home
+    consumer to push or store). Each acked message must reach her, once, in sequence order,
+    live or by the replay; and after she leaves, her server reads her home stream no more."""
+    import os
+    import signal
+
+    alice = f"alice{uuid.uuid4().hex[:6]}@us-east"
+    senders = [f"bob{i}{uuid.uuid4().hex[:6]}@eu-west" for i in range(4)]
+    exile = ha_lab.chat_urls["chat-eu-west-1"].replace("http", "ws") + "/ws"
+    home = [p for n, p in ha_lab.chat.items() if n.startswith("chat-us-east")]
+
+    def fixed(user: str) -> ChatClient:
+        return ChatClient(user, issue_token(ha_lab.secret, user), server=exile)
+
+    async def scenario():
+        bobs = [fixed(u) for u in senders]
+        for b in bobs:
+            await b.connect()
+        acked: list[dict] = []
+        stop = asyncio.Event()
+
+        async def keep_sending(b: ChatClient, k: int) -> None:
+            i = 0
+            while not stop.is_set():             # 4 a second each: under the lab's rate limit of 5
+                acked.append(await b.send(alice, f"{k}-{i}"))
+                i += 1
+                await asyncio.sleep(0.25)
+        frozen = []
+        try:
+            for p in home:                       # her home region neither pushes nor stores
+                os.kill(p.popen.pid, signal.SIGSTOP)
+                frozen.append(p)
+            sending = [asyncio.create_task(keep_sending(b, k)) for k, b in enumerate(bobs)]
+            await asyncio.sleep(1.0)
+            a = fixed(alice)
+            await a.connect()                     # fails over in the middle of the flow
+            await asyncio.sleep(2.0)
+            stop.set()
+            await asyncio.gather(*sending)
+            got = []
+            end = time.monotonic() + 10
+            while len(got) < len(acked) and time.monotonic() < end:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    got.append(await a.receive(max(0.05, end - time.monotonic())))
+            assert {m["id"] for m in got} == {x["id"] for x in acked}, \
+                f"{len(acked) - len(got)} of {len(acked)} acked messages never reached the exile"
+            seqs = [m["seq"] for m in got]
+            assert seqs == sorted(seqs), seqs
+            await a.close()
+            await asyncio.sleep(0.5)
+            feeds = await asyncio.to_thread(httpx.get, ha_lab.chat_urls["chat-eu-west-1"] + "/metrics", timeout=2)
+            assert 'chat_exile_feeds{region="us-east"} 0.0' in feeds.text
+        finally:
+            for p in frozen:
+                os.kill(p.popen.pid, signal.SIGCONT)
+        for b in bobs:
+            await b.close()
+    asyncio.run(scenario())

@@ -181,3 +181,95 @@ def test_decoded_messages_decode_each_message_once_for_both_readers_and_stay_bou
     assert decoded.get(_JsMsg(7, b"not json")) is None
     assert decoded.get(_JsMsg(8, {"id": "x"})) is None             # fields missing
     assert decoded.get(_JsMsg(9, msg, reply="_INBOX.x.1")) is None
+
+
+class _FakeSub:
+    def __init__(self, log: list) -> None:
+        self.log = log
+
+    async def unsubscribe(self) -> None:
+        self.log.append("unsubscribe")
+
+
+class _FakeJs:
+    """Creates ordered consumers; fails the first ``failures`` times, each after ``delay`` s."""
+
+    def __init__(self, failures: int = 0, delay: float = 0.01) -> None:
+        self.failures, self.delay, self.log, self.configs = failures, delay, [], []
+
+    async def subscribe(self, subject, *, stream, config, cb, ordered_consumer, idle_heartbeat):
+        await asyncio.sleep(self.delay)
+        if self.failures:
+            self.failures -= 1
+            raise TimeoutError("no stream leader")
+        assert ordered_consumer and stream == "CHAT"
+        self.log.append(("subscribe", subject))
+        self.configs.append(config)
+        return _FakeSub(self.log)
+
+
+def test_exile_feeds_one_consumer_per_home_region_ready_before_join_returns_and_gone_with_the_last():
+    import datetime
+    from types import SimpleNamespace
+
+    from nats.js.api import DeliverPolicy
+
+    from system.chat import exile_feed
+    from system.chat.exile_feed import ExileFeeds
+
+    now = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+
+    async def scenario():
+        js = _FakeJs()
+        feeds = ExileFeeds(SimpleNamespace(js=js), wall=lambda: now)
+        await asyncio.gather(feeds.join("a@us-east", "us-east"), feeds.join("b@us-east", "us-east"))
+        assert js.log == [("subscribe", "chat.us-east")] and "us-east" in feeds.subs   # one, and up
+        cfg = js.configs[0]
+        assert cfg.deliver_policy == DeliverPolicy.BY_START_TIME
+        assert cfg.opt_start_time == now - datetime.timedelta(seconds=exile_feed.START_MARGIN)
+        await feeds.leave("a@us-east", "us-east")
+        assert "us-east" in feeds.subs                   # b is still here
+        await feeds.leave("b@us-east", "us-east")
+        assert js.log[-1] == "unsubscribe" and not feeds.subs and not feeds.members
+        await feeds.leave("b@us-east", "us-east")        # twice: nothing happens
+
+        flaky = _FakeJs(failures=2)                      # JetStream not ready: retried, still in time
+        feeds = ExileFeeds(SimpleNamespace(js=flaky), wall=lambda: now)
+        await feeds.join("c@eu-west", "eu-west")
+        assert flaky.log == [("subscribe", "chat.eu-west")] and "eu-west" in feeds.subs
+        await feeds.stop()
+        assert flaky.log[-1] == "unsubscribe"
+
+        slow = _FakeJs(failures=0, delay=0.5)           # the last one leaves while it is created
+        feeds = ExileFeeds(SimpleNamespace(js=slow), wall=lambda: now)
+        joining = asyncio.ensure_future(feeds.join("d@eu-west", "eu-west"))
+        await asyncio.sleep(0.1)
+        await feeds.leave("d@eu-west", "eu-west")
+        await joining
+        await asyncio.sleep(0.6)
+        assert not feeds.subs and not feeds.starting
+    asyncio.run(scenario())
+
+
+def test_an_exile_feed_delivers_only_to_exiles_of_that_region_once_each():
+    from types import SimpleNamespace
+
+    from system.chat.exile_feed import ExileFeeds
+
+    delivered = []
+    service = SimpleNamespace(js=_FakeJs(), deliver_local=lambda user, mid, ts, frame: delivered.append((user, mid)))
+    feeds = ExileFeeds(service)
+
+    def msg(seq, to, mid):
+        m = _JsMsg(seq, {"id": mid, "conv": "x~y", "from": "x", "to": to, "body": "b", "ts": 1.0})
+        m.subject = "chat.us-east"
+        return m
+
+    async def scenario():
+        await feeds.join("a@us-east", "us-east")
+        await feeds.on_message(msg(1, "a@us-east", "m1"))
+        await feeds.on_message(msg(2, "z@us-east", "m2"))       # not connected here
+        await feeds.on_message(msg(1, "a@us-east", "m1"))       # again (a reset consumer, the home push)
+        await feeds.on_message(msg(3, "a@us-east", "m3"))
+    asyncio.run(scenario())
+    assert delivered == [("a@us-east", "m1"), ("a@us-east", "m3")]
