@@ -36,8 +36,13 @@ def hpub_command(subject: str, payload: bytes, reply: str, msg_id: str) -> bytes
 
 
 class NatsWriter:
-    def __init__(self, nc) -> None:
+    def __init__(self, nc, *, flush_delay: float = 0.0) -> None:
         self.nc = nc
+        # how long a write waits for more publishes to join it: one socket write (and one
+        # read and wake-up in the NATS server) for all the publishes of that time, not of one
+        # event-loop turn; nats-py's own publishes (acks, fetches) take what waits along
+        self.flush_delay = flush_delay
+        self.kick: asyncio.TimerHandle | None = None
         # nats-py's internals this writes into; without them every publish takes the slow path
         self.direct = all(hasattr(nc, a) for a in ("_pending", "_pending_data_size", "_flush_queue",
                                                    "_max_pending_size", "_flusher_task", "stats"))
@@ -58,13 +63,22 @@ class NatsWriter:
                 nc._pending_data_size += len(cmd)
                 nc.stats["out_msgs"] += 1
                 nc.stats["out_bytes"] += len(payload)
-                if nc._flush_queue.empty():
-                    nc._flush_queue.put_nowait(asyncio.get_running_loop().create_future())
+                if self.flush_delay <= 0:
+                    self._flush()
+                elif self.kick is None:
+                    self.kick = asyncio.get_running_loop().call_later(self.flush_delay, self._flush)
                 self.direct_writes += 1
                 return
         self.slow.append((subject, payload, reply, {"Nats-Msg-Id": msg_id} if msg_id else None, on_error))
         if self.slow_task is None:
             self.slow_task = asyncio.ensure_future(self._drain_slow())
+
+    def _flush(self) -> None:
+        """Wake nats-py's flusher, which writes the whole buffer (unless it is awake already)."""
+        self.kick = None
+        nc = self.nc
+        if nc._pending_data_size > 0 and nc._flush_queue.empty() and nc.is_connected:
+            nc._flush_queue.put_nowait(asyncio.get_running_loop().create_future())
 
     async def _drain_slow(self) -> None:
         try:

@@ -49,10 +49,11 @@ class _Publish:
 
 class JetStreamPublisher:
     def __init__(self, nc, *, timeout: float, rng: random.Random | None = None,
-                 policy: Backoff = PUBLISH_BACKOFF, clock: Callable[[], float] = time.monotonic) -> None:
+                 policy: Backoff = PUBLISH_BACKOFF, clock: Callable[[], float] = time.monotonic,
+                 writer: NatsWriter | None = None) -> None:
         self.nc, self.timeout, self.rng = nc, timeout, rng or random.Random()
         self.policy, self.clock = policy, clock
-        self.writer = NatsWriter(nc)
+        self.writer = writer or NatsWriter(nc)
         self.prefix = "_INBOX." + NUID().next().decode() + "."
         self.tokens = itertools.count()
         self.waiting: dict[str, _Publish] = {}

@@ -31,6 +31,7 @@ from system.chat.delivery import ANY_SUBJECT, DecodedMessages, RegionConsumer, d
 from system.chat.exile_feed import ExileFeeds
 from system.chat.history_cache import HistoryCache
 from system.chat.live import LiveFeed
+from system.chat.nats_writes import NatsWriter
 from system.chat.presence import RedisDeps, SessionDirectory, local_answer
 from system.chat.presence_sync import PresenceSync
 from system.chat.protocol import FrameError
@@ -154,7 +155,8 @@ class ChatService:
         self.nats_ok = True
         self.js = self.nc.jetstream(timeout=s.publish_timeout)
         await ensure_streams(self.js, s.stream_replicas, deadline=max(1.0, deadline - time.monotonic()))
-        self.publisher = JetStreamPublisher(self.nc, timeout=s.publish_timeout, rng=self.rng)
+        self.publisher = JetStreamPublisher(self.nc, timeout=s.publish_timeout, rng=self.rng,
+                                            writer=NatsWriter(self.nc, flush_delay=s.nats_flush_delay))
         await self.publisher.start()
         await self.nc.subscribe(deliver_subject(self.name), cb=self._on_deliver)
         await self.nc.subscribe(ANY_SUBJECT, cb=self._on_deliver)

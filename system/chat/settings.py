@@ -26,3 +26,4 @@ class ChatSettings(BaseModel):
     presence_heartbeat: float = Field(1.0, gt=0)       # each server's heartbeat to every region
     presence_stale_after: float = Field(3.0, gt=0)     # a region not heard this long: its presence is stale
     presence_flush_interval: float = Field(0.05, ge=0) # presence changes are batched this long
+    nats_flush_delay: float = Field(0.001, ge=0, le=0.05)  # publishes gather this long into one write

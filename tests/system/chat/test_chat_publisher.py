@@ -150,3 +150,34 @@ def test_submit_answers_by_callback_after_returning_and_a_failing_callback_harms
     assert by_name["a"][1] < by_name["bad"][1] < by_name["b"][1] and by_name["b"][2] is None
     assert by_name["none"][1] is None and isinstance(by_name["none"][2], nats.js.errors.NoStreamResponseError)
     assert waiting == 0
+
+
+def test_a_delayed_flush_gathers_publishes_and_an_ack_written_so_acks_the_message(nats_url):
+    from nats.js.api import AckPolicy, ConsumerConfig
+
+    from system.chat.nats_writes import NatsWriter
+
+    async def scenario(nc, publisher):
+        js = nc.jetstream()
+        await js.publish("chat.ap-south", b"{}", headers={"Nats-Msg-Id": "flush-ack-1"})
+        sub = await js.pull_subscribe("chat.ap-south", durable="flush-ack", stream="CHAT",
+                                      config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=30))
+        [msg] = await sub.fetch(1, timeout=5)
+        writer = NatsWriter(nc, flush_delay=0.2)
+        got = []
+
+        async def collect(m):
+            got.append(m.data)
+        await nc.subscribe("gather.x", cb=collect)
+        await nc.flush()
+        writer.publish("gather.x", b"1")
+        writer.publish(msg.reply, b"")                 # what Msg.ack sends
+        writer.publish("gather.x", b"2")
+        await asyncio.sleep(0.1)
+        waited = list(got), len(nc._pending)           # still in the buffer within the delay
+        await asyncio.sleep(0.3)
+        info = await js.consumer_info("CHAT", "flush-ack")
+        return waited, got, info.num_ack_pending
+    (early, pending), got, ack_pending = run(nats_url, scenario)
+    assert early == [] and pending >= 3
+    assert got == [b"1", b"2"] and ack_pending == 0
