@@ -6,8 +6,9 @@ handle batches is not the stream order: live delivery to the region's own connec
 comes from each server's ordered consumer (live.py), never from here. A fetched batch is
 1. pushed only to recipients failed over to a server of another region ("exiles"): the session
    directory in Redis names the server; the batch goes to ``deliver.<server>`` over core NATS
-   (with Redis out, to ``deliver.any``). A server drops such items for users homed in its own
-   region (its live feed has them, in order);
+   (with Redis out, to ``deliver.any``), never to a server of this region (the presence replica
+   knows each server's region; such a server has them from its live feed, in order, and drops
+   pushed items for users homed in its own region);
    (steps 2-3 run in a store worker over everything fetched meanwhile, so fetching and pushing
    never wait for PostgreSQL and one INSERT covers many fetches under load)
 2. stored in one ``INSERT ... ON CONFLICT (id) DO NOTHING`` and added to the Redis recent-history
@@ -231,7 +232,7 @@ class RegionConsumer:
         by_server: dict[str, list] = collections.defaultdict(list)
         for d in msgs:
             target = servers.get(d["to"])
-            if d["to"] in local or target == self.s.name:
+            if d["to"] in local or target == self.s.name or self.same_region(target):
                 continue
             frame = protocol.message_frame(d)
             if target:
@@ -243,6 +244,13 @@ class RegionConsumer:
                 await self.s.nc.publish(subject, protocol.encode(items))
             except Exception as exc:  # noqa: BLE001 - the recipient resumes from the store later
                 log.warning("push to %s failed: %s", subject, exc)
+
+    def same_region(self, server: str | None) -> bool:
+        """Whether ``server`` is another server of this region (its live feed has the message,
+        and it would drop the push): the presence replica knows every server's region. A server
+        it does not know yet gets the push."""
+        origin = self.s.presence_sync.replica.origins.get(server) if server else None
+        return origin is not None and origin.region == self.s.region
 
     async def stop(self) -> None:
         if self.task:

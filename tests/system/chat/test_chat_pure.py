@@ -273,3 +273,34 @@ def test_an_exile_feed_delivers_only_to_exiles_of_that_region_once_each():
         await feeds.on_message(msg(3, "a@us-east", "m3"))
     asyncio.run(scenario())
     assert delivered == [("a@us-east", "m1"), ("a@us-east", "m3")]
+
+
+def test_the_region_consumer_pushes_only_to_servers_of_other_regions():
+    from types import SimpleNamespace
+
+    from system.chat.delivery import RegionConsumer
+    from system.chat.presence_replica import Origin
+
+    published = []
+
+    class Directory:
+        async def lookup(self, users):
+            where = {"a@us-east": "chat-us-east-2", "b@us-east": "chat-eu-west-1", "c@us-east": "chat-new-1",
+                     "d@us-east": "chat-us-east-1"}
+            return [where.get(u) for u in users]
+
+    class Nats:
+        async def publish(self, subject, payload):
+            published.append((subject, [item[0] for item in protocol.loads(payload)]))
+
+    origins = {"chat-us-east-2": Origin("chat-us-east-2", "us-east", "e1"),
+               "chat-eu-west-1": Origin("chat-eu-west-1", "eu-west", "e2")}
+    service = SimpleNamespace(conns={"e@us-east": set()}, directory=Directory(), name="chat-us-east-1",
+                              region="us-east", nc=Nats(),
+                              presence_sync=SimpleNamespace(replica=SimpleNamespace(origins=origins)))
+    msgs = [{"id": f"m{i}", "conv": "x~y", "seq": i, "from": "x", "to": to, "body": "b", "ts": 1.0}
+            for i, to in enumerate(["a@us-east", "b@us-east", "c@us-east", "d@us-east", "e@us-east", "f@us-east"])]
+    asyncio.run(RegionConsumer(service).push(msgs))
+    # a: another us-east server (its live feed has it); d: this server; e: connected here;
+    # f: offline. b: an exile in eu-west; c: a server the replica has not heard of yet
+    assert sorted(published) == [("deliver.chat-eu-west-1", ["b@us-east"]), ("deliver.chat-new-1", ["c@us-east"])]
