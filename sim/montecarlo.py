@@ -40,12 +40,19 @@ def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def make_engine(name: str, topo: Topology, seed: int, *, alerts: bool = True):
-    """An engine by name; ``alerts=False`` skips the burn-rate replay (sensitivity runs)."""
+# The fast engine's compiled kernels (sim/kernels.py) cost ~1 s of CPU to load in a process
+# (10-25 s the first time, when Numba compiles them) and save ~4 us a simulated year: runs
+# shorter than this keep the NumPy path, which gives the same numbers.
+COMPILED_MIN_YEARS = 250_000
+
+
+def make_engine(name: str, topo: Topology, seed: int, *, alerts: bool = True, compiled: bool = False):
+    """An engine by name; ``alerts=False`` skips the burn-rate replay (sensitivity runs);
+    ``compiled`` runs the fast engine's Numba kernels when they load."""
     burn = {} if alerts else {"burn_sample_years": 0}
     if name == "fast":
         from sim.engine_fast import FastEngine
-        return FastEngine(topo, seed, **burn)
+        return FastEngine(topo, seed, compiled=compiled, **burn)
     from sim.engine_simpy import SimpyEngine
     return SimpyEngine(topo, seed, full=(name == "simpy-full"), **burn)
 
@@ -62,10 +69,10 @@ class MonteCarloRun:
 _WORKER: dict = {}
 
 
-def _init_worker(raw: dict, engine: str, seed: int, alerts: bool) -> None:
+def _init_worker(raw: dict, engine: str, seed: int, alerts: bool, compiled: bool) -> None:
     keep_freed_memory()
     topo = Topology(model_from_dict(raw).model)
-    _WORKER["engine"] = make_engine(engine, topo, seed, alerts=alerts)
+    _WORKER["engine"] = make_engine(engine, topo, seed, alerts=alerts, compiled=compiled)
 
 
 def _run_in_worker(chunk: int, years: int, first_year: int) -> ChunkTotals:
@@ -109,17 +116,22 @@ def run_monte_carlo(topo: Topology, raw: dict, *, engine: str, seed: int, years:
             return (high - low) / 2 <= precision
         return False
 
+    compiled = engine == "fast" and years >= COMPILED_MIN_YEARS
     if workers == 1:
-        eng = make_engine(engine, topo, seed, alerts=alerts)
+        eng = make_engine(engine, topo, seed, alerts=alerts, compiled=compiled)
         with reuse_freed_memory():
             for index, n in enumerate(plan):
                 if accept(eng.run_chunk(index, n, first_years[index])):
                     stopped = True
                     break
     else:
+        if compiled:
+            # loaded once here: the forked workers inherit the machine code
+            from sim import kernels
+            compiled = kernels.load() is not None
         ctx = multiprocessing.get_context("fork")
         with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                                    initargs=(raw, engine, seed, alerts)) as pool:
+                                    initargs=(raw, engine, seed, alerts, compiled)) as pool:
             ahead = workers * 2
             futures: dict[int, cf.Future] = {}
             next_submit = 0
