@@ -226,9 +226,13 @@ class FastEngine:
             tj = t[hit] + r.random(k) * mode.burst_window
             dj = mode.duration.sample(r, k) + mode.recovery.sample(r, k)
             parts.append((year[hit], tj, (inst[hit] + j) % n, dj))
-        cat = [np.concatenate(p) for p in zip(*parts)]
-        keep = cat[1] < YEAR
-        return tuple(a[keep] for a in cat)
+        # failures at or past the year's end are left out: each part filtered before the
+        # concatenation (the renewal's few late placeholders, the siblings dragged past it)
+        for index, part in enumerate(parts):
+            keep = part[1] < YEAR
+            if not keep.all():
+                parts[index] = tuple(a[keep] for a in part)
+        return tuple(np.concatenate(p) for p in zip(*parts))
 
     def _short(self, rng, size):
         """A capacity shortage lasts at most the scale-out delay (with autoscaling): after it
