@@ -105,3 +105,23 @@ def test_the_blas_probe_is_blocked_only_while_numba_sets_up():
     import scipy.linalg
 
     assert scipy.linalg.norm([3.0, 4.0]) == 5.0
+
+
+def test_kernels_load_and_agree_where_no_cache_directory_is_writable(tmp_path):
+    """A read-only install with no writable cache anywhere: Numba finds no cache locator (here
+    forced by offering it only one that never applies), the kernels compile in memory."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import numpy as np; from sim import kernels; from sim.engine_fast import FastEngine; "
+            "from sim.model import load_model; from sim.topology import Topology; "
+            "assert kernels.load() is not None; topo = Topology(load_model().model); "
+            "a = FastEngine(topo, 2, compiled=True).run_chunk(1, 500, 500); "
+            "b = FastEngine(topo, 2).run_chunk(1, 500, 500); "
+            "np.testing.assert_allclose(a.monthly, b.monthly, rtol=1e-12, atol=1e-12); print('ok')")
+    env = dict(os.environ, NUMBA_CACHE_LOCATOR_CLASSES="IPythonCacheLocator", NUMBA_CACHE_DIR="")
+    env.pop("NUMBA_CACHE_DIR")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         cwd=tmp_path, timeout=300)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
