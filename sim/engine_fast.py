@@ -8,7 +8,8 @@ failure becomes an episode (:mod:`sim.episodes`) integrated in closed form again
 bad-by-hour tables of :class:`sim.topology.Topology`.  Redundant groups (k < n) are swept
 exactly: the times when at least n - k + 1 instances are down become group-loss episodes
 (quorum loss, both replicas down).  Common-cause (beta-factor) events and bursts are
-drawn as their own episodes.
+drawn as their own episodes.  With ``compiled=True`` (long runs, :mod:`sim.montecarlo`) the
+arithmetic after the draws runs in Numba kernels (:mod:`sim.kernels`) - the same numbers.
 
 What it does not do, and the SimPy engine does: shared repair crews, non-exponential
 times between failures (``gaps``), and the interaction of *different* groups' outages
