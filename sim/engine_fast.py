@@ -52,7 +52,9 @@ def _kinds(group, group_level: bool = False) -> tuple[str, ...]:
 
 
 class _Tables:
-    """Registry of bad-by-hour tables; row 0 is 'no impact'."""
+    """Registry of bad-by-hour tables; row 0 is 'no impact', and so is every table that fails
+    no request (a failed-over region or a lost replica with capacity to spare): a phase on
+    row 0 needs no draws (:meth:`FastEngine._short`)."""
 
     def __init__(self, topo: Topology) -> None:
         self.topo = topo
@@ -64,6 +66,9 @@ class _Tables:
         key = (slot, kind, share)
         if key not in self.rows:
             bad, cum = self.topo.solo_tables(slot, kind, share)
+            if not np.any(bad):
+                self.rows[key] = 0
+                return 0
             self.rows[key] = len(self.bad)
             self.bad.append(np.asarray(bad))
             self.cum.append(np.asarray(cum))
@@ -141,7 +146,7 @@ class FastEngine:
                     failures[attr_self] += len(t) - late
                     td = _draw(mode.detection, rng, streams.DETECTION, len(t))
                     if redundant:
-                        short = self._short(rng, len(t)) if "capacity" in row else None
+                        short = self._short(rng, len(t), row.get("capacity", 0))
                         add(year, t, dur, td, short, row.get("partial", 0), row.get("capacity", 0), attr_self)
                         inst_events.setdefault(slot, []).append((year, t, np.minimum(t + dur, YEAR), inst))
                     else:
@@ -235,16 +240,19 @@ class FastEngine:
                 parts[index] = tuple(a[keep] for a in part)
         return tuple(np.concatenate(p) for p in zip(*parts))
 
-    def _short(self, rng, size):
+    def _short(self, rng, size, row: int):
         """A capacity shortage lasts at most the scale-out delay (with autoscaling): after it
-        the one-failure tables (failed over, a replica lost) fail no request.  None: no limit."""
-        if self.topo.scale_out is None:
+        the one-failure tables (failed over, a replica lost) fail no request.  None: no limit,
+        or a shortage on ``row`` 0 that fails no request anyway (its delays would not matter:
+        none are drawn)."""
+        if self.topo.scale_out is None or row == 0:
             return None
         return _draw(self.topo.scale_out, rng, streams.SCALE_OUT, size)
 
     def _group_episodes(self, add, group, row, year, t, dur, td, tf, attr, rng):
         if group.failover:
-            add(year, t, dur, td + tf, self._short(rng, len(t)), row["failing"], row["failed_over"], attr)
+            short = self._short(rng, len(t), row["failed_over"])
+            add(year, t, dur, td + tf, short, row["failing"], row["failed_over"], attr)
         else:
             add(year, t, dur, td, None, row["group_u"], row["group_d"], attr)
 
@@ -273,7 +281,8 @@ class FastEngine:
         attr = self.overlap_charge[slot_index]
         if slot.spec.failover:
             lag = td + self.group_failover.sample(rng, m)
-            add(y, t, dur, lag, self._short(source, m), rows["failing"], rows["failed_over"], attr)
+            short = self._short(source, m, rows["failed_over"])
+            add(y, t, dur, lag, short, rows["failing"], rows["failed_over"], attr)
         else:
             add(y, t, dur, td, None, rows["group_u"], rows["group_d"], attr)
 

@@ -99,3 +99,36 @@ def test_a_model_without_failures_or_router_runs_everywhere(tmp_path):
     # too few years cannot bound P(D > budget) under 5 %: the gate says so
     few = run_simulation(str(path), years=50, seed=1, engine="fast", workers=1, sensitivities=False)
     assert not few["gate"]["passed"] and "7.13 %" in few["gate"]["reasons"][0]
+
+
+def test_phases_that_fail_no_request_draw_nothing(monkeypatch):
+    """A lost chat replica or a failed-over region fails no request in the reference model
+    (each region has capacity to spare): those phases share the 'no impact' row and their
+    scale-out delays, which could not change a result, are never drawn."""
+    import copy
+
+    from sim import engine_fast, streams
+    from sim.model import model_from_dict
+    from sim.topology import Topology
+
+    def purposes(raw: dict) -> tuple[engine_fast.FastEngine, set[int]]:
+        made = []
+        original = streams.stream
+        monkeypatch.setattr(engine_fast.streams, "stream",
+                            lambda *key: made.append(key[-1]) or original(*key))
+        engine = engine_fast.FastEngine(Topology(model_from_dict(raw).model), 3)
+        engine.run_chunk(0, 500)
+        monkeypatch.undo()
+        return engine, set(made)
+
+    engine, made = purposes(load_model().raw)
+    chat = engine.topo.modes[[m.name for m in engine.topo.modes].index("chat_server_crash")]
+    rows = engine.mode_rows[engine.topo.modes.index(chat)]
+    assert not rows["capacity"].any() and not rows["failed_over"].any()
+    assert streams.SCALE_OUT not in made
+    # without capacity to spare the shortage fails requests until the scale-out: drawn
+    short = copy.deepcopy(load_model().raw)
+    for region in short["regions"].values():
+        region["capacity"] = 1.0
+    engine, made = purposes(short)
+    assert streams.SCALE_OUT in made
