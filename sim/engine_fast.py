@@ -54,11 +54,13 @@ def _kinds(group, group_level: bool = False) -> tuple[str, ...]:
 class _Tables:
     """Registry of bad-by-hour tables; row 0 is 'no impact', and so is every table that fails
     no request (a failed-over region or a lost replica with capacity to spare): a phase on
-    row 0 needs no draws (:meth:`FastEngine._short`)."""
+    row 0 needs no draws (:meth:`FastEngine._short`).  Equal tables share a row, so two
+    phases on one row are one condition: where they split does not change a minute."""
 
     def __init__(self, topo: Topology) -> None:
         self.topo = topo
         self.rows: dict[tuple, int] = {}
+        self.by_content: dict[bytes, int] = {}
         self.bad = [np.zeros(24)]
         self.cum = [np.zeros(25)]
 
@@ -69,9 +71,12 @@ class _Tables:
             if not np.any(bad):
                 self.rows[key] = 0
                 return 0
-            self.rows[key] = len(self.bad)
-            self.bad.append(np.asarray(bad))
-            self.cum.append(np.asarray(cum))
+            content = np.asarray(bad, dtype=np.float64).tobytes() + np.asarray(cum, dtype=np.float64).tobytes()
+            if content not in self.by_content:
+                self.by_content[content] = len(self.bad)
+                self.bad.append(np.asarray(bad))
+                self.cum.append(np.asarray(cum))
+            self.rows[key] = self.by_content[content]
         return self.rows[key]
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
@@ -144,7 +149,12 @@ class FastEngine:
                         year, t, inst, dur = self._bursts(mode, rng[streams.BURSTS], year, t, inst, dur, n)
                         late = 0
                     failures[attr_self] += len(t) - late
-                    td = _draw(mode.detection, rng, streams.DETECTION, len(t))
+                    # both phases on one table (detection changes nothing, as for a bad
+                    # release or a profiles database down): the detection delay moves no minute,
+                    # and only the alert replay, which sees the phases, needs it
+                    lag_moves_nothing = (not redundant and not group.failover and not acc.sample
+                                         and row["group_u"] == row["group_d"])
+                    td = 0.0 if lag_moves_nothing else _draw(mode.detection, rng, streams.DETECTION, len(t))
                     if redundant:
                         short = self._short(rng, len(t), row.get("capacity", 0))
                         add(year, t, dur, td, short, row.get("partial", 0), row.get("capacity", 0), attr_self)

@@ -132,3 +132,26 @@ def test_phases_that_fail_no_request_draw_nothing(monkeypatch):
         region["capacity"] = 1.0
     engine, made = purposes(short)
     assert streams.SCALE_OUT in made
+
+
+def test_a_detection_that_moves_no_minute_is_drawn_only_for_the_alert_replay(monkeypatch):
+    """A bad release fails the same requests before and after it is detected: both phases
+    share one table row, and its detection delay is drawn only where the alert replay sees
+    the phases (the run's first years)."""
+    from sim import engine_fast, streams
+    from sim.topology import Topology
+
+    engine = engine_fast.FastEngine(Topology(load_model().model), 3)
+    rows = engine.mode_rows[[m.name for m in engine.topo.modes].index("deploy_failure")]
+    assert np.array_equal(rows["group_u"], rows["group_d"])
+    made = []
+    original = streams.stream
+    monkeypatch.setattr(engine_fast.streams, "stream", lambda *key: made.append(key[2:]) or original(*key))
+    replayed = engine.run_chunk(0, 500, 0)
+    assert ("deploy_failure@us-east", streams.DETECTION) in made
+    made.clear()
+    later = engine.run_chunk(0, 500, engine.burn_sample_years)
+    assert ("deploy_failure@us-east", streams.DETECTION) not in made
+    # the same failures and minutes either way (only the summation's rounding differs)
+    np.testing.assert_allclose(later.downtime, replayed.downtime, rtol=1e-9, atol=1e-9)
+    assert later.burn_years == 0 and replayed.burn_years == 500
