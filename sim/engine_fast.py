@@ -118,6 +118,10 @@ class FastEngine:
         self.group_failover = _Sum(topo.model.router.failover, topo.model.router.propagate)
         self.slot_may_double = {s.index: any(m.burst_probability > 0 for m in topo.modes
                                              if m.group == s.group) for s in topo.slots}
+        # the (source, purpose) streams the last chunk used: the next chunk makes them back to
+        # back before its array work (seeding ~100 generators between large array passes, with
+        # cold caches, took ~2x as long); the same generators, so the same draws
+        self.stream_keys: set[tuple[str, int]] = set()
         self.overlap_charge = {}
         for slot in topo.slots:
             modes = [m for m in topo.modes if m.group == slot.group]
@@ -128,6 +132,8 @@ class FastEngine:
     def run_chunk(self, chunk: int, years: int, first_year: int = 0) -> ChunkTotals:
         """Years ``first_year .. first_year + years - 1`` of the run, from chunk ``chunk``'s streams."""
         topo = self.topo
+        made = {key: streams.stream(self.seed, chunk, *key) for key in self.stream_keys}
+        self.stream_keys = set()
         acc = _Chunk(self, years, replayed_years(self.burn_sample_years, first_year, years))
         add = acc.add
         failures = acc.failures
@@ -141,7 +147,7 @@ class FastEngine:
             attr_group = self.name_index[mode.charge_group_loss_to]
             for local, slot in enumerate(mode.slots):
                 # one stream per (mode, location): what-ifs on other regions keep these draws
-                rng = _Streams(self.seed, chunk, f"{mode.name}@{topo.slot_location(slot)}")
+                rng = _Streams(self, chunk, f"{mode.name}@{topo.slot_location(slot)}", made)
                 row = {kind: int(ids[local]) for kind, ids in rows.items()}
                 if mode.rate > 0:
                     year, t, inst, dur, late = self._renewal_failures(mode, rng, years, n)
@@ -178,7 +184,7 @@ class FastEngine:
                     self._group_episodes(add, group, row, year, t, dur, td, tf, attr_group, rng)
 
         for slot_index, parts in inst_events.items():
-            self._overlap_episodes(add, chunk, slot_index, parts, years)
+            self._overlap_episodes(add, chunk, slot_index, parts, years, made)
         return acc.totals()
 
     # ------------------------------------------------------------------------------------------
@@ -266,7 +272,7 @@ class FastEngine:
         else:
             add(year, t, dur, td, None, row["group_u"], row["group_d"], attr)
 
-    def _overlap_episodes(self, add, chunk, slot_index, parts, years):
+    def _overlap_episodes(self, add, chunk, slot_index, parts, years, made):
         """Times when at least n-k+1 distinct instances of a slot are down, swept exactly."""
         slot = self.topo.slots[slot_index]
         year = np.concatenate([p[0] for p in parts])
@@ -284,7 +290,7 @@ class FastEngine:
         if len(t) == 0:
             return
         m = len(t)
-        source = _Streams(self.seed, chunk, f"quorum:{slot.group}@{self.topo.slot_location(slot_index)}")
+        source = _Streams(self, chunk, f"quorum:{slot.group}@{self.topo.slot_location(slot_index)}", made)
         rng = source[streams.DETECTION]
         td = slot.detection.sample(rng, m)
         rows = self.slot_rows[slot_index]
@@ -354,14 +360,20 @@ def _draw(dist, rng: "_Streams", purpose: int, size: int):
 
 
 class _Streams(dict):
-    """The generators of one (chunk, source), made on first use (most sources need few)."""
+    """The generators of one (chunk, source), made on first use (most sources need few), or
+    taken from ``made``, the chunk's generators made ahead; the engine learns which are used."""
 
-    def __init__(self, seed: int, chunk: int, source: str) -> None:
+    def __init__(self, engine: "FastEngine", chunk: int, source: str, made: dict) -> None:
         super().__init__()
-        self.key = (seed, chunk, source)
+        self.engine, self.chunk, self.source, self.made = engine, chunk, source, made
 
     def __missing__(self, purpose: int) -> np.random.Generator:
-        self[purpose] = rng = streams.stream(*self.key, purpose)
+        key = (self.source, purpose)
+        self.engine.stream_keys.add(key)
+        rng = self.made.pop(key, None)
+        if rng is None:
+            rng = streams.stream(self.engine.seed, self.chunk, self.source, purpose)
+        self[purpose] = rng
         return rng
 
 
