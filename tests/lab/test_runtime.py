@@ -183,20 +183,21 @@ def test_interrupted_or_killed_up_leaves_nothing_behind(own_tmp, how):
     topology = tmp_path / "tiny.yaml"
     topology.write_text(TINY)
     state_dir = tmp_path / "state"
-    up = None
+    up = subprocess.Popen([sys.executable, "-m", "lab.cli", "up", "--topology", str(topology),
+                           "--state-dir", str(state_dir)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True)
     try:
-        # the tiny lab can come up in the moment between the test seeing two processes and the
-        # signal arriving; such an attempt tested nothing, so it is brought down and made again
-        for _attempt in range(5):
-            up = subprocess.Popen([sys.executable, "-m", "lab.cli", "up", "--topology", str(topology),
-                                   "--state-dir", str(state_dir)], stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True)
-            recorded = _wait_for_processes(up, state_dir, 2)
-            up.send_signal(getattr(signal, how))
-            _, err = up.communicate(timeout=60)
-            if up.returncode != 0:
+        deadline = time.monotonic() + 60
+        recorded: list[psutil.Process] = []
+        while time.monotonic() < deadline and up.poll() is None:
+            state = find_state(state_dir) if (state_dir / "state.json").exists() else None
+            if state is not None and len([r for r in state.processes.values() if r.pid]) >= 2:
+                recorded = family_of(state)
                 break
-            assert nines("down", "--state-dir", str(state_dir), timeout=60).returncode == 0
+            time.sleep(0.02)
+        assert recorded, "nines up recorded no process in time"
+        up.send_signal(getattr(signal, how))
+        _, err = up.communicate(timeout=60)
         if how == "SIGINT":
             assert up.returncode == 130 and "interrupted" in err
         else:
@@ -212,21 +213,10 @@ def test_interrupted_or_killed_up_leaves_nothing_behind(own_tmp, how):
         assert still_running(recorded) == []
         assert find_state(state_dir) is None
     finally:
-        if up is not None and up.poll() is None:
+        if up.poll() is None:
             up.kill()
             up.wait()
         emergency_down(state_dir)
-
-
-def _wait_for_processes(up: subprocess.Popen, state_dir: Path, count: int) -> list[psutil.Process]:
-    """The processes (with their children) of a starting ``up`` once it has recorded ``count``."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and up.poll() is None:
-        state = find_state(state_dir) if (state_dir / "state.json").exists() else None
-        if state is not None and len([r for r in state.processes.values() if r.pid]) >= count:
-            return family_of(state)
-        time.sleep(0.02)
-    raise AssertionError("nines up recorded no process in time")
 
 
 @pytest.mark.parametrize("args, message", [
