@@ -183,9 +183,11 @@ def test_interrupted_or_killed_up_leaves_nothing_behind(own_tmp, how):
     topology = tmp_path / "tiny.yaml"
     topology.write_text(TINY)
     state_dir = tmp_path / "state"
+    # SIGINT as a terminal gives it: a shell without job control starts background jobs with
+    # SIGINT ignored, Python keeps an inherited "ignore", and CI may be started that way
     up = subprocess.Popen([sys.executable, "-m", "lab.cli", "up", "--topology", str(topology),
                            "--state-dir", str(state_dir)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True)
+                          text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 60
         recorded: list[psutil.Process] = []
