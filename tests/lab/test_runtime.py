@@ -106,6 +106,7 @@ def test_up_starts_every_server_and_each_answers(lab):
 def test_jetstream_r3_stream_through_the_proxied_cluster(lab):
     state = load_state(lab[0])
     import nats as nats_client
+    from system.chat.streams import publish_message
 
     stream = f"LABTEST{uuid.uuid4().hex[:8].upper()}"
 
@@ -115,7 +116,10 @@ def test_jetstream_r3_stream_through_the_proxied_cluster(lab):
             js = nc.jetstream()
             await js.add_stream(name=stream, subjects=[f"{stream}.>"], num_replicas=3)
             try:
-                acks = [await js.publish(f"{stream}.x", f"m{i}".encode(), timeout=5) for i in range(3)]
+                # a new R3 stream elects its leader after add_stream returns: the chat
+                # servers' retried publish waits for it
+                acks = [await publish_message(js, f"{stream}.x", f"m{i}", f"m{i}".encode(), timeout=5,
+                                              deadline=20) for i in range(3)]
                 info = await js.stream_info(stream)
                 return [a.seq for a in acks], info.state.messages, len(info.cluster.replicas or [])
             finally:
