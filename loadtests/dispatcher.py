@@ -15,12 +15,23 @@ Lateness has two causes, told apart here because only one of them is the system'
   the generator's fault (CPU starved, event loop blocked): it is counted as a *late
   arrival* and makes the run invalid when it grows (see :mod:`loadtests.health`).
 
+Arrivals are dealt to *lanes* before a worker takes them: each worker joins one lane
+(its kind of user and its region, see ``NinesUser.lane``), and arrival ``k`` goes to the
+lane of the ``k``-th member in turn, so each lane gets its members' share of the schedule
+whatever the system does to the other lanes. Within a lane any free worker takes the next
+one. Without lanes, a region whose requests fail at once would get its workers back at
+once and take nearly every arrival while the healthy regions' workers wait for slow
+answers: availability would be measured on the failing region's users alone. An arrival
+dealt to a lane whose workers are all busy waits for one of them: that delay is queueing,
+the system's.
+
 Pure: the caller passes ``now``; nothing here sleeps or reads a clock.
 """
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Hashable, Iterator
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,20 +68,37 @@ class Dispatcher:
     late_threshold: float = 0.020   # seconds of wake lag that count as a late arrival
     stats: DispatchStats = field(default_factory=DispatchStats)
     _index: int = 0
-    _exhausted: bool = False
+    _exhausted: bool = False       # the schedule's offsets are all dealt
+    _members: list[Hashable] = field(default_factory=list)          # a lane per joined worker
+    _queued: dict[Hashable, deque] = field(default_factory=dict)    # dealt, not yet taken
 
-    def take(self, now: float) -> Arrival | None:
-        """The next arrival, or ``None`` when the schedule is over."""
-        if self._exhausted:
-            return None
-        offset = next(self.offsets, None)
-        if offset is None:
-            self._exhausted = True
-            return None
-        arrival = Arrival(self._index, self.t0 + offset, now)
-        self._index += 1
+    def join(self, lane: Hashable) -> None:
+        """One more worker in ``lane``: the lane's share of the schedule grows by one member's."""
+        self._members.append(lane)
+        self._queued.setdefault(lane, deque())
+
+    def take(self, now: float, lane: Hashable = None) -> Arrival | None:
+        """The lane's next arrival, or ``None`` when the schedule is over for it."""
+        queued = self._queued.get(lane)
+        if queued:
+            index, intended = queued.popleft()
+            return self._issue(index, intended, now)
+        while not self._exhausted:
+            offset = next(self.offsets, None)
+            if offset is None:
+                self._exhausted = True
+                break
+            index = self._index
+            self._index += 1
+            owner = self._members[index % len(self._members)] if self._members else lane
+            if owner == lane:
+                return self._issue(index, self.t0 + offset, now)
+            self._queued[owner].append((index, self.t0 + offset))
+        return None
+
+    def _issue(self, index: int, intended: float, now: float) -> Arrival:
         self.stats.issued += 1
-        return arrival
+        return Arrival(index, intended, now)
 
     def admit(self, arrival: Arrival, now: float) -> bool:
         """Whether the arrival may start at ``now``; ``False`` means it was dropped."""
@@ -92,7 +120,9 @@ class Dispatcher:
 
     def finish(self, now: float) -> list[float]:
         """Stop: every arrival due by ``now`` and never taken is dropped; returns their intended times."""
-        due: list[float] = []
+        due = sorted(t for queued in self._queued.values() for _, t in queued if t <= now)
+        for queued in self._queued.values():
+            queued.clear()
         if not self._exhausted:
             for offset in self.offsets:
                 if self.t0 + offset > now:
@@ -105,4 +135,5 @@ class Dispatcher:
 
     @property
     def exhausted(self) -> bool:
-        return self._exhausted
+        """Every arrival was taken (or dropped at stop)."""
+        return self._exhausted and not any(self._queued.values())

@@ -23,7 +23,7 @@ import os
 import random
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Hashable
 
 import gevent
 from locust import events
@@ -111,13 +111,18 @@ class Generator:
 
     # --- open model ------------------------------------------------------------
 
-    def take(self, operation: str) -> Arrival | None:
+    def join(self, operation: str, lane: Hashable) -> None:
+        """A user of the pool joins ``lane`` (see :mod:`loadtests.dispatcher`), before its first ``take``."""
         if self.dispatcher is None:
             self.default_operation = operation
             offsets = partition(intended_offsets(self.shape, self.duration, random.Random(self.seed)),
                                 self.index, self.count)
             self.dispatcher = Dispatcher(offsets, t0=time.time() + 0.05, max_lateness=self.max_lateness)
-        arrival = self.dispatcher.take(time.time())
+        self.dispatcher.join(lane)
+
+    def take(self, operation: str, lane: Hashable) -> Arrival | None:
+        assert self.dispatcher is not None, "a user joins its lane before it takes"
+        arrival = self.dispatcher.take(time.time(), lane)
         if arrival is None:
             self._check_over()
         else:

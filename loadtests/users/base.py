@@ -1,7 +1,9 @@
 """The base of every nineslab Locust user: one *operation* per arrival (open) or per loop (closed).
 
 Open model (``--nines-rate R``): the users are a pool of workers pulling intended start
-times from the process's dispatcher; a user waits for its arrival's intended time,
+times from the process's dispatcher, each from its *lane* (its kind of user and, when it
+has one, its region: :attr:`NinesUser.lane`), so a region that fails fast does not take
+the other regions' share of the arrivals; a user waits for its arrival's intended time,
 starts the operation, and the operation reports itself through Locust's ``request``
 event with ``context={"intended_ts": ...}`` (see :meth:`NinesUser.context_for`), so the
 sample's latency counts from the intended start. Closed model: the classic Locust loop
@@ -59,6 +61,11 @@ class NinesUser(User):
     def perform(self, intended_ts: float | None) -> None:
         raise NotImplementedError
 
+    @property
+    def lane(self) -> tuple[str, str]:
+        """The dispatcher lane this user takes arrivals from: its class and its region, if any."""
+        return type(self).__name__, str(getattr(self, "region", ""))
+
     def fire(self, name: str, start_ts: float, exception: BaseException | None = None,
              intended_ts: float | None = None, end_ts: float | None = None, length: int = 0,
              request_type: str = "WS", **extra: Any) -> None:
@@ -90,7 +97,10 @@ class NinesUser(User):
             finally:
                 gen.release()
             return
-        arrival = gen.take(self.operation)
+        if not getattr(self, "_joined", False):
+            gen.join(self.operation, self.lane)
+            self._joined = True
+        arrival = gen.take(self.operation, self.lane)
         if arrival is None:          # the schedule is over for this process: idle until stopped
             gevent.sleep(0.5)
             return

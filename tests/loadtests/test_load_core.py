@@ -75,6 +75,33 @@ def test_dispatcher_counts_drops_and_tells_wake_lag_from_queueing():
     assert d.stats.dropped == 2 and d.stats.issued == 4 and d.take(200.0) is None
 
 
+def test_dispatcher_deals_each_lane_its_members_share_whatever_the_other_lanes_do():
+    d = Dispatcher(iter([0.1 * i for i in range(30)]), t0=100.0, max_lateness=5.0)
+    for lane in ("east", "east", "west"):          # two workers of the east lane, one of the west
+        d.join(lane)
+    # the east lane fails at once and comes straight back; the west worker is stuck on a
+    # slow answer and takes nothing until the end: the east lane still gets only its share
+    east = []
+    while (a := d.take(now=100.0, lane="east")) is not None:
+        east.append(a.index)
+    assert east == [i for i in range(30) if i % 3 != 2]
+    assert not d.exhausted                         # the west lane's share waits for its worker
+    west = [d.take(now=102.0, lane="west") for _ in range(10)]
+    assert [a.index for a in west] == list(range(2, 30, 3))
+    assert [d.admit(a, now=102.0) for a in west] == [True] * 10
+    assert d.stats.max_queue_delay == pytest.approx(1.8)      # queueing, not wake lag
+    assert d.stats.late == 0 and d.take(now=102.0, lane="west") is None and d.exhausted
+
+
+def test_dispatcher_drops_a_lanes_due_arrivals_at_stop():
+    d = Dispatcher(iter([0.0, 0.1, 0.2, 0.3, 0.4]), t0=100.0)
+    d.join("a"), d.join("b")
+    assert d.take(now=99.0, lane="a").index == 0
+    assert d.take(now=99.0, lane="a").index == 2   # index 1 is b's, queued for b
+    assert d.finish(now=100.25) == [100.1]         # b's queued one was due; 0.3 and 0.4 were not
+    assert d.stats.issued == 3 and d.stats.dropped == 1 and d.exhausted
+
+
 def test_health_judge_blames_the_generator_only_for_its_own_faults():
     ok, reasons = judge([{"worker": 0, "cpu_mean_percent": 40.0, "late": 1, "wake_lag_sum": 0.1,
                           "wake_lag_n": 1000}], started=1000)
