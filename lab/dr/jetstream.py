@@ -24,7 +24,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from lab.dr.catalog import StreamPosition
 from system.chat import storage
 from system.chat.delivery import decode
-from system.chat.streams import CHAT_STREAM
+from system.common.streams import CHAT_STREAM
 
 FETCH_BATCH = 1000
 FETCH_TIMEOUT = 2.0

@@ -33,7 +33,8 @@ from system.analytics.consumer import Inbox, Ingestor, IngestStats
 from system.analytics.dashboard import Snapshotter
 from system.common.events import EventLog
 from system.analytics.store import AnalyticsStore
-from system.analytics.streams import ensure_streams, subscribe_consumers
+from system.analytics.streams import subscribe_consumers
+from system.common.streams import ensure_streams
 
 log = logging.getLogger("nineslab.analytics")
 

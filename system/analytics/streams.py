@@ -1,52 +1,17 @@
-"""The JetStream streams analytics reads (contracts §6) and its durable push consumers.
+"""The durable push consumers analytics reads the streams of contracts §6 with.
 
-``ensure_streams`` creates CHAT (``chat.*``) and EVENTS (``events.>``) when they do not exist
-yet — with the chat servers' config: file storage, R3, or R1 when the cluster has one node —
-so analytics never races the chat servers at start-up. An existing stream is left alone.
+The streams themselves are made by :mod:`system.common.streams` (whichever service starts
+first makes them, so analytics never races the chat servers at start-up).
 """
 from __future__ import annotations
 
 import logging
 
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
-from nats.js.errors import APIError, NotFoundError
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 log = logging.getLogger("nineslab.analytics")
 
-STREAMS = {"CHAT": ["chat.*"], "EVENTS": ["events.>"]}
 DURABLES = {"CHAT": ("analytics-chat", "chat.*"), "EVENTS": ("analytics-events", "events.>")}
-
-
-async def ensure_streams(js, replicas: int | None = None) -> dict[str, int]:
-    """Make sure both streams exist; returns the replicas of each."""
-    result = {}
-    for name, subjects in STREAMS.items():
-        try:
-            info = await js.stream_info(name)
-            result[name] = info.config.num_replicas or 1
-            continue
-        except NotFoundError:
-            pass
-        for r in ([replicas] if replicas else [3, 1]):
-            try:
-                await js.add_stream(StreamConfig(name=name, subjects=subjects, num_replicas=r,
-                                                 storage=StorageType.FILE))
-                result[name] = r
-                log.info("created stream %s (R%d)", name, r)
-                break
-            except APIError as exc:
-                text = str(exc.description or exc).lower()
-                if "already in use" in text:
-                    info = await js.stream_info(name)   # created meanwhile by a chat server
-                    result[name] = info.config.num_replicas or 1
-                    break
-                # R1 only on a lone node; a cluster short of nodes must not get a weaker stream:
-                # raise, and the caller retries until the cluster can hold R3
-                if r == 3 and not replicas and "non-clustered" in text:
-                    log.info("stream %s: a lone node (%s); using R1", name, exc.description)
-                    continue
-                raise
-    return result
 
 
 def consumer_config(durable: str, subject: str, ack_wait: float, max_ack_pending: int) -> ConsumerConfig:

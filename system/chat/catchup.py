@@ -26,7 +26,7 @@ import nats.errors
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from system.chat.delivery import decode
-from system.chat.streams import CHAT_STREAM
+from system.common.streams import CHAT_STREAM
 
 log = logging.getLogger("nineslab.chat.catchup")
 READ_BATCH = 1000

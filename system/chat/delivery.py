@@ -29,7 +29,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from lab.errors import DependencyError
 from system.chat import protocol
-from system.chat.streams import CHAT_STREAM
+from system.common.streams import CHAT_STREAM
 
 log = logging.getLogger("nineslab.chat.delivery")
 REQUIRED = ("id", "conv", "from", "to", "body", "ts")

@@ -28,7 +28,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from system.chat import protocol
 from system.chat.delivery import PushedIds, decode
-from system.chat.streams import CHAT_STREAM
+from system.common.streams import CHAT_STREAM
 
 log = logging.getLogger("nineslab.chat.exile")
 

@@ -16,7 +16,7 @@ from nats.js.api import DeliverPolicy
 
 from system.chat import protocol
 from system.chat.delivery import PushedIds
-from system.chat.streams import CHAT_STREAM
+from system.common.streams import CHAT_STREAM
 
 log = logging.getLogger("nineslab.chat.live")
 

@@ -24,7 +24,7 @@ from lab.errors import ConfigError, UsageError
 from lab.servers import postgres
 from lab.state import load_state
 from system.chat.client import ChatClient
-from system.chat.streams import CHAT_STREAM
+from system.common.streams import CHAT_STREAM
 from system.common.auth import issue_token
 from dr_helpers import nines
 

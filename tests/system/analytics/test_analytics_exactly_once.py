@@ -32,6 +32,7 @@ def test_streams_are_created_when_missing_and_consumers_bound(env):
     chat, events, consumers = asyncio.run(inspect())
     assert chat.subjects == ["chat.*"] and events.subjects == ["events.>"]
     assert chat.num_replicas == 1 == events.num_replicas      # a lone node: R1
+    assert chat.max_age == 24 * 3600 and events.max_age == 24 * 3600  # the same streams the chat servers make
     assert sorted(consumers) == ["analytics-chat", "analytics-events"]
     svc.stop()
     env.service()   # binding again is idempotent
