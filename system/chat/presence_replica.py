@@ -17,12 +17,16 @@ falls silent while its region is still heard (through its other servers) is a de
 its users go offline after ``down_after``. A silent region keeps its last known state,
 reported stale, until it is heard again and resynchronised, or for ``forget_after`` at most
 (Phoenix's permdown): then its servers' users are offline, still stale while it is silent.
+Where an offline user was last seen is remembered for the ``max_offline_records`` users who
+went offline last; older ones answer as never seen (offline, ``as_of`` None), so a server's
+memory stays bounded however many users ever connected.
 
 Pure: no I/O, no clock. ``now`` is the caller's monotonic time; ``ts`` values are the
 origins' wall clocks (the answer's ``as_of``). ``presence_sync.py`` is the NATS shell.
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 
@@ -53,12 +57,14 @@ class Answer:
 
 class PresenceReplica:
     def __init__(self, regions: list[str], *, stale_after: float, down_after: float,
-                 forget_after: float = 600.0) -> None:
+                 forget_after: float = 600.0, max_offline_records: int = 100_000) -> None:
         self.regions = list(regions)
         self.stale_after, self.down_after, self.forget_after = stale_after, down_after, forget_after
+        self.max_offline_records = max_offline_records
         self.origins: dict[str, Origin] = {}
         self.region_heard: dict[str, float] = {}
-        self.last_offline: dict[str, tuple[str, float]] = {}   # user -> (region, origin wall clock)
+        # user -> (region, origin wall clock), the user who went offline last at the end
+        self.last_offline: OrderedDict[str, tuple[str, float]] = OrderedDict()
 
     # ---- messages from origins; each returns True when the origin must be resynchronised ----
     def heartbeat(self, server: str, region: str, epoch: str, seq: int, ts: float, now: float) -> bool:
@@ -144,6 +150,9 @@ class PresenceReplica:
             previous = self.last_offline.get(user)
             if when is not None and (previous is None or previous[1] <= when):
                 self.last_offline[user] = (origin.region, when)
+                self.last_offline.move_to_end(user)
+                if len(self.last_offline) > self.max_offline_records:
+                    self.last_offline.popitem(last=False)
 
     def _drop(self, origin: Origin, ts: float | None) -> None:
         for user in list(origin.users):

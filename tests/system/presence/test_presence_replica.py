@@ -94,3 +94,18 @@ def test_a_region_silent_for_forget_after_is_forgotten_but_still_stale():
     assert r.expire(now=50.0) == [] and r.query("bob", "eu-west", now=50.0).state == "online"
     assert r.expire(now=61.0) == ["eu-1"]
     assert r.query("bob", "eu-west", now=61.0) == Answer("offline", "eu-west", 100.0, True)
+
+
+def test_where_offline_users_were_last_seen_is_kept_for_the_latest_ones_only():
+    r = PresenceReplica(REGIONS, stale_after=3.0, down_after=3.0, max_offline_records=2)
+    r.snapshot("eu-1", "eu-west", "e2", 0, 100.0, {}, now=0.0)
+    r.snapshot("us-1", "us-east", "e1", 0, 100.0, {}, now=0.0)
+    changes = [(u, "online", 101.0) for u in ("ann", "bob", "cid")]
+    r.delta("eu-1", "eu-west", "e2", 1, 101.0, changes, now=1.0)
+    r.delta("eu-1", "eu-west", "e2", 2, 102.0, [("ann", "offline", 102.0), ("bob", "offline", 102.5)], now=1.5)
+    r.delta("eu-1", "eu-west", "e2", 3, 103.0, [("ann", "online", 103.0)], now=2.0)
+    r.delta("eu-1", "eu-west", "e2", 4, 104.0, [("ann", "offline", 104.0), ("cid", "offline", 104.5)], now=2.5)
+    # ann went offline again after bob: bob's record is the oldest and the one forgotten
+    assert list(r.last_offline) == ["ann", "cid"]
+    assert r.query("ann", "us-east", now=2.5) == Answer("offline", "eu-west", 104.0, False)
+    assert r.query("bob", "us-east", now=2.5) == Answer("offline", "us-east", None, False)
