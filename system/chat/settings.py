@@ -12,7 +12,7 @@ class ChatSettings(BaseModel):
     flood_close_after: int = Field(200, ge=1)          # refusals in a row before closing with 1008
     publish_deadline: float = Field(5.0, gt=0)         # retry a JetStream publish this long
     publish_timeout: float = Field(2.0, gt=0)          # one publish attempt
-    stream_replicas: int | None = Field(None, ge=1, le=5)   # None: 3 when the cluster allows, else 1
+    stream_replicas: int | None = Field(None, ge=1, le=5)   # None: R3, or R1 on a lone node
     consumer_batch: int = Field(256, ge=1, le=5000)
     ack_wait: float = Field(5.0, gt=0)                 # JetStream redelivers a batch a dead server held
     redelivery_delay: float = Field(1.0, ge=0)         # nak delay while the store is down
