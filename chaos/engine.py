@@ -34,11 +34,12 @@ from chaos.faults.load import shape_args
 from chaos.load_process import LoadProcess, load_argv
 from chaos.probes import run_action, run_live
 from chaos.slis import read_samples
-from chaos.stop_conditions import accumulate, live_availability, stop_reason
+from chaos.stop_conditions import accumulate, live_availability, recent_availability, stop_reason
 from lab.errors import LabError, NinesError
 
 log = logging.getLogger("nineslab.chaos")
 TICK_SECONDS = 0.1
+LIVE_WINDOW_SECONDS = 5      # the live view's availability: the last five complete seconds
 
 
 @dataclass
@@ -243,7 +244,7 @@ def _loop(run: _Run, session: FaultSession, planned: dict, endpoints: dict[str, 
 
 
 def _update(run: _Run, t: float, active: dict, series: list[dict]) -> dict:
-    avail = live_availability(series[-1]) if series else None
+    avail = recent_availability(series, LIVE_WINDOW_SECONDS)
     down = sum(1 for r in series if (a := live_availability(r)) is not None and a < run.exp.slo.availability)
     return {"experiment": run.exp.name, "t": t, "duration": run.exp.load.duration,
             "active": [f"{f.kind} {','.join(f.targets)}" for f in active.values()],

@@ -1,5 +1,5 @@
 """The live progress view of ``nines chaos run``: one line per tick with the running experiment,
-its clock, the faults now active and the live availability (rich, redrawn in place on a
+its clock, the faults now active and the live availability (of the last five complete seconds) (rich, redrawn in place on a
 terminal; plain lines every few seconds otherwise, e.g. in CI logs).
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ def render(update: dict) -> Table:
     table.add_row("faults", ", ".join(update["active"]) or f"none active ({update['faults_done']}/"
                                                              f"{update['faults']} done)")
     colour = "green" if a is None or a >= 0.99 else ("yellow" if a >= 0.9 else "red")
-    table.add_row("availability", f"[{colour}]{'-' if a is None else f'{a:.3f}'}[/{colour}]  "
+    table.add_row("availability (5 s)", f"[{colour}]{'-' if a is None else f'{a:.3f}'}[/{colour}]  "
                                   f"requests {update['requests']}  downtime {update['downtime_seconds']} s")
     return table
 
@@ -55,6 +55,6 @@ class ProgressView:
             self._last_plain = now
             a = update.get("availability")
             self.console.print(f"chaos: {update['experiment']} t={update['t']:.0f}/{update['duration']:g}s "
-                               f"active=[{'; '.join(update['active'])}] availability="
+                               f"active=[{'; '.join(update['active'])}] availability(5s)="
                                f"{'-' if a is None else f'{a:.3f}'} downtime={update['downtime_seconds']}s",
                                highlight=False, markup=False)

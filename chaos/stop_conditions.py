@@ -14,6 +14,12 @@ def live_availability(row: dict) -> float | None:
     return row.get("ok", 0) / n if n else None
 
 
+def recent_availability(series: list[dict], seconds: int) -> float | None:
+    """Availability of the last ``seconds`` rows together (the live view's figure: one second
+    alone swings with whatever happens to complete in it, e.g. a burst of timeouts)."""
+    return live_availability({k: sum(r.get(k, 0) for r in series[-seconds:]) for k in ("ok", "error", "dropped")})
+
+
 def stop_reason(series: list[dict], stop: Any, slo: Any) -> str | None:
     """Why to abort now, or None. ``series`` rows: {t, ok, error, dropped} (complete seconds only)."""
     if stop.max_budget_minutes is not None:

@@ -79,11 +79,13 @@ def test_measure_fault():
 
 def test_stop_conditions():
     from chaos.experiment import StopConditions
-    from chaos.stop_conditions import accumulate, stop_reason
+    from chaos.stop_conditions import accumulate, recent_availability, stop_reason
     series: list[dict] = []
     for t in range(20):
         accumulate(series, t + 0.5, {"ok": 10 if t < 5 else 0, "error": 0 if t < 5 else 10})
     assert stop_reason(series, StopConditions(), Slo()) is None
+    assert recent_availability(series[:7], 5) == pytest.approx(0.6)   # seconds 2-6: 30 ok, 20 failed
+    assert recent_availability([], 5) is None
     assert "budget-minutes" in stop_reason(series, StopConditions(max_budget_minutes=0.2), Slo())
     assert "in a row" in stop_reason(series, StopConditions(min_availability=0.5, for_seconds=10), Slo())
     assert stop_reason(series[:10], StopConditions(min_availability=0.5, for_seconds=10), Slo()) is None
