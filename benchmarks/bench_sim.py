@@ -184,8 +184,10 @@ def main() -> None:
     print("compiled kernels, loading in a fresh process: " + "; ".join(
         f"{r['cache']} cache {r['cpu']:.2f} s CPU, {r['wall']:.2f} s wall" + ("" if r["ok"] else " (NOT LOADED)")
         for r in start_up))
-    rows = [("simpy", args.simpy_years, "2,000", None), ("fast", args.fast_years, "200,000", None),
-            ("fast", args.fast_years, "200,000", 0), ("simpy-full", max(args.simpy_years // 20, 50), "-", None)]
+    # the SimPy target is for one core; the fast engine's is for the Monte Carlo, which runs it
+    # in parallel over processes (the million years, below): one process is shown, not judged
+    rows = [("simpy", args.simpy_years, "2,000", None), ("fast", args.fast_years, "(below)", None),
+            ("fast", args.fast_years, "(below)", 0), ("simpy-full", max(args.simpy_years // 20, 50), "-", None)]
     medians = {}
     print(f"{'engine':<16}{'years/s wall':>10}{'years/s CPU':>14}   {'wall runs':<34}{'target':>10}")
     threshold = montecarlo.COMPILED_MIN_YEARS
@@ -211,6 +213,10 @@ def main() -> None:
           f"({args.million / r['wall']:,.0f} years/s, kernels loaded in {r['load_wall']:.1f} s of it); "
           f"P(D > {topo.model.budget_minutes:g} min) = "
           f"{100 * r['p']:.3f} % [{100 * r['low']:.3f}-{100 * r['high']:.3f} %]  target < 60 s")
+    rate = args.million / r["wall"]
+    print(f"fast engine, target >= 200,000 years/s as the Monte Carlo runs it ({os.cpu_count()} processes, "
+          f"loading counted): {rate:,.0f} years/s, {'met' if rate >= 200_000 else 'NOT met'}; "
+          f"in one process, kernels loaded: {medians['fast, kernels']:,.0f} years/s wall")
     if args.baseline:
         side_by_side(args.baseline, args)
 
