@@ -569,7 +569,6 @@ class SimpyEngine:
 
     def _fail_cb(self, year: _Year, mode, d: _ModeDraws, slot: int, inst: int, failures):
         attr = self.name_index[mode.name]
-        n = self.topo.slots[slot].n
 
         def fail(_e):
             failures[attr] += 1

@@ -35,12 +35,11 @@ def test_compiled_and_numpy_paths_give_the_same_numbers(raw):
     # chunk 0 replays its first years through the alerts; chunk 3 does not
     for chunk, first in ((0, 0), (3, 9_000)):
         a, b = compiled.run_chunk(chunk, 3_000, first), plain.run_chunk(chunk, 3_000, first)
-        np.testing.assert_allclose(a.monthly, b.monthly, rtol=1e-12, atol=1e-12)
-        np.testing.assert_allclose(a.downtime, b.downtime, rtol=1e-12, atol=1e-12)
-        np.testing.assert_allclose(a.attribution, b.attribution, rtol=1e-12)   # summed in another order
-        assert np.array_equal(a.failures, b.failures)
+        # the same bits, not only close: a run may mix chunks of both paths (sim.montecarlo)
+        for field in ("monthly", "downtime", "attribution", "failures"):
+            assert np.array_equal(getattr(a, field), getattr(b, field)), field
         assert (a.pages, a.incidents, a.burn_years) == (b.pages, b.incidents, b.burn_years)
-        assert a.time_to_page_sum == pytest.approx(b.time_to_page_sum, rel=1e-12)
+        assert a.time_to_page_sum == b.time_to_page_sum and a.paged_downtime == b.paged_downtime
     assert a.downtime.mean() > 0
 
 
