@@ -14,7 +14,7 @@ arithmetic that follows to kernels compiled with Numba:
   few, instead of sorting the chunk's.
 
 Each repeats the NumPy path's floating-point operations in the same order, so both give
-the same numbers (tested; only the attribution is summed in another order).  :func:`load`
+the same bits (tested).  :func:`load`
 returns this module, or ``None`` when Numba cannot be imported or compile - the engine
 then runs its NumPy path.  Machine code is cached on disk (Numba's ``__pycache__`` beside
 this file, else its user-wide cache, or ``NUMBA_CACHE_DIR``); with no writable cache
