@@ -15,12 +15,16 @@ from system.common.streams import (CHAT_RETENTION_SECONDS, EVENTS_RETENTION_SECO
 pytestmark = pytest.mark.infra
 
 
-async def _until_made(js, deadline: float = 20.0) -> dict[str, int]:
+# what a new cluster answers while it still elects its meta leader
+ELECTING = (nats.errors.TimeoutError, nats.errors.NoRespondersError, nats.js.errors.ServiceUnavailableError)
+
+
+async def _until_made(js, deadline: float = 30.0) -> dict[str, int]:
     end = time.monotonic() + deadline
-    while True:        # a new cluster may still be electing its meta leader
+    while True:
         try:
             return await ensure_streams(js)
-        except DependencyError:
+        except (DependencyError, *ELECTING):
             if time.monotonic() > end:
                 raise
             await asyncio.sleep(0.2)
@@ -55,7 +59,7 @@ def test_a_cluster_that_cannot_place_three_replicas_gets_no_weaker_stream(server
         nc = await nats.connect(nodes[0].url)
         try:
             js = nc.jetstream(timeout=5)
-            end = time.monotonic() + 20
+            end = time.monotonic() + 30
             while True:
                 try:
                     await ensure_stream(js, "EVENTS")
@@ -64,6 +68,9 @@ def test_a_cluster_that_cannot_place_three_replicas_gets_no_weaker_stream(server
                     if "placement" in str(exc) or time.monotonic() > end:
                         refused = str(exc)
                         break
+                except ELECTING:
+                    if time.monotonic() > end:
+                        raise
                 await asyncio.sleep(0.2)       # the meta leader is still being elected
             with pytest.raises(nats.js.errors.NotFoundError):
                 await js.stream_info("EVENTS")
