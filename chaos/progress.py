@@ -1,6 +1,6 @@
 """The live progress view of ``nines chaos run``: one line per tick with the running experiment,
-its clock, the faults now active and the live availability (of the last five complete seconds) (rich, redrawn in place on a
-terminal; plain lines every few seconds otherwise, e.g. in CI logs).
+its clock, the faults now active and the availability of the last five complete seconds
+(rich, redrawn in place on a terminal; plain lines every few seconds otherwise, e.g. in CI logs).
 """
 from __future__ import annotations
 

@@ -17,7 +17,8 @@ def live_availability(row: dict) -> float | None:
 def recent_availability(series: list[dict], seconds: int) -> float | None:
     """Availability of the last ``seconds`` rows together (the live view's figure: one second
     alone swings with whatever happens to complete in it, e.g. a burst of timeouts)."""
-    return live_availability({k: sum(r.get(k, 0) for r in series[-seconds:]) for k in ("ok", "error", "dropped")})
+    recent = series[-seconds:]
+    return live_availability({k: sum(r.get(k, 0) for r in recent) for k in ("ok", "error", "dropped")})
 
 
 def stop_reason(series: list[dict], stop: Any, slo: Any) -> str | None:

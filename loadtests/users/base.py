@@ -44,6 +44,7 @@ class NinesUser(User):
     abstract = True
     operation = "operation"
     think_time = between(0.5, 1.5)
+    _joined = False       # open model: joined its dispatcher lane (before its first take)
 
     @property
     def gen(self) -> Generator:
@@ -97,7 +98,7 @@ class NinesUser(User):
             finally:
                 gen.release()
             return
-        if not getattr(self, "_joined", False):
+        if not self._joined:
             gen.join(self.operation, self.lane)
             self._joined = True
         arrival = gen.take(self.operation, self.lane)

@@ -9,9 +9,11 @@ import logging
 
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+from system.common.streams import STREAMS
+
 log = logging.getLogger("nineslab.analytics")
 
-DURABLES = {"CHAT": ("analytics-chat", "chat.*"), "EVENTS": ("analytics-events", "events.>")}
+DURABLES = {"CHAT": "analytics-chat", "EVENTS": "analytics-events"}    # stream -> durable consumer
 
 
 def consumer_config(durable: str, subject: str, ack_wait: float, max_ack_pending: int) -> ConsumerConfig:
@@ -27,7 +29,8 @@ async def subscribe_consumers(js, ack_wait: float, max_ack_pending: int, callbac
     once, and ``max_ack_pending`` bounds what is in flight (flow control on top).
     """
     subs = {}
-    for stream, (durable, subject) in DURABLES.items():
+    for stream, durable in DURABLES.items():
+        subject = STREAMS[stream][0][0]
         config = consumer_config(durable, subject, ack_wait, max_ack_pending)
         subs[stream] = await js.subscribe(subject, durable=durable, stream=stream, cb=callbacks[stream],
                                           manual_ack=True, config=config, flow_control=True,

@@ -1,9 +1,9 @@
 """Publishing to the JetStream streams of contracts §6 (made by :mod:`system.common.streams`).
 
 ``ensure_streams`` makes both streams, retrying while the cluster elects or is short of
-nodes. ``publish_message`` publishes with ``Nats-Msg-Id`` and retries with
-backoff and jitter until a deadline: the retry is safe because JetStream drops a duplicate
-id and answers with the original sequence.
+nodes. ``publish_message`` publishes with ``Nats-Msg-Id`` and retries with backoff and
+jitter until a deadline: the retry is safe because JetStream drops a duplicate id and
+answers with the original sequence.
 """
 from __future__ import annotations
 
@@ -29,7 +29,8 @@ PUBLISH_BACKOFF = Backoff(0.05, 2.0, 1.0)
 async def ensure_streams(js, replicas: int | None = None, deadline: float = 30.0) -> dict[str, int]:
     """Create both streams if missing; the replica count each has. Retries while the cluster elects."""
     return await retry_async(lambda: streams.ensure_streams(js, replicas),
-                             retry_on=PUBLISH_RETRYABLE + (DependencyError,), deadline=time.monotonic() + deadline, policy=Backoff(0.1, 2.0, 1.0))
+                             retry_on=PUBLISH_RETRYABLE + (DependencyError,),
+                             deadline=time.monotonic() + deadline, policy=Backoff(0.1, 2.0, 1.0))
 
 
 async def publish_message(js, subject: str, msg_id: str, payload: bytes, *, timeout: float,

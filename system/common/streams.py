@@ -63,7 +63,8 @@ async def ensure_stream(js, name: str, replicas: int | None = None) -> int:
                 return (await js.stream_info(name)).config.num_replicas or 1
             if r == 3 and not replicas and "non-clustered" in text:
                 continue                                                # a lone node: R1
-            raise DependencyError(f"cannot create JetStream stream {name} (R{r}): {exc.description or exc}") from exc
+            raise DependencyError(f"cannot create JetStream stream {name} (R{r}): "
+                                  f"{exc.description or exc}") from exc
     raise AssertionError("unreachable: the last replica count either returns or raises")
 
 

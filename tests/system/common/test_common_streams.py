@@ -9,25 +9,12 @@ import nats.js.errors
 import pytest
 
 from lab.errors import DependencyError
+from system.chat.streams import PUBLISH_RETRYABLE
+from system.chat.streams import ensure_streams as retrying_ensure_streams
 from system.common.streams import (CHAT_RETENTION_SECONDS, EVENTS_RETENTION_SECONDS, ensure_stream,
                                    ensure_streams)
 
 pytestmark = pytest.mark.infra
-
-
-# what a new cluster answers while it still elects its meta leader
-ELECTING = (nats.errors.TimeoutError, nats.errors.NoRespondersError, nats.js.errors.ServiceUnavailableError)
-
-
-async def _until_made(js, deadline: float = 30.0) -> dict[str, int]:
-    end = time.monotonic() + deadline
-    while True:
-        try:
-            return await ensure_streams(js)
-        except (DependencyError, *ELECTING):
-            if time.monotonic() > end:
-                raise
-            await asyncio.sleep(0.2)
 
 
 def test_both_streams_are_r3_with_their_own_ages_and_are_left_alone_once_made(servers):
@@ -37,7 +24,7 @@ def test_both_streams_are_r3_with_their_own_ages_and_are_left_alone_once_made(se
         nc = await nats.connect(nodes[0].url)
         try:
             js = nc.jetstream(timeout=5)
-            made = await _until_made(js)
+            made = await retrying_ensure_streams(js)       # the chat servers': retried while it elects
             configs = {name: (await js.stream_info(name)).config for name in made}
             return made, configs, await ensure_streams(js)
         finally:
@@ -68,7 +55,7 @@ def test_a_cluster_that_cannot_place_three_replicas_gets_no_weaker_stream(server
                     if "placement" in str(exc) or time.monotonic() > end:
                         refused = str(exc)
                         break
-                except ELECTING:
+                except PUBLISH_RETRYABLE:          # what a new cluster answers while it elects
                     if time.monotonic() > end:
                         raise
                 await asyncio.sleep(0.2)       # the meta leader is still being elected
